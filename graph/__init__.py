@@ -1,0 +1,28 @@
+"""graph: the engine of rop. Nodes, ops with all of their rules, evaluation, SymPy bridge.
+
+>>> import graph as G
+>>> x = G.var("x", (2,))
+>>> G.evaluate(G.sum(G.tanh(x) ** 2), {"x": [0.0, 0.0]})
+array(0.)
+"""
+
+from . import ops
+from .compile import Program, compile
+from .errors import (DomainError, FeedError, GraphError, MissingRuleError, NotInvertibleError,
+                     RuleCheckError, ShapeError)
+from .evaluate import evaluate, topo_order, variables
+from .node import Node
+from .op import (POSITIVE, REALS, Example, Interval, NoInverse, Op, all_ops, as_node, const,
+                 define_op, elementwise_op, var)
+from .ops import *  # noqa: F401,F403 - every op as a function: G.tanh, G.matmul, ...
+from .pretty import pretty
+from .substitute import substitute
+from .symbolic import from_sympy, to_sympy
+
+__all__ = [
+    "ops", "Program", "compile", "DomainError", "FeedError", "GraphError", "MissingRuleError",
+    "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order",
+    "variables", "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op",
+    "all_ops", "as_node", "const", "define_op", "elementwise_op", "var", "pretty",
+    "from_sympy", "to_sympy", "substitute", *ops.__all__,
+]

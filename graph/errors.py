@@ -1,0 +1,32 @@
+"""The exceptions rop raises: one hierarchy, each class also a builtin users already catch."""
+
+
+class GraphError(Exception):
+    """Base of every error raised by graph/ and rop/."""
+
+
+class ShapeError(GraphError, ValueError):
+    """Operand shapes that an op cannot combine, or a feed of the wrong shape."""
+
+
+class DomainError(GraphError, ValueError):
+    """A value outside an op's domain or branch, or a non-finite value where one is checked."""
+
+
+class FeedError(GraphError, KeyError):
+    """Variables missing from (or ambiguous in) the feed given to evaluate."""
+
+    def __str__(self):  # KeyError would print the message with quotes around it
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingRuleError(GraphError, NotImplementedError):
+    """An op lacks a rule a transformation needs."""
+
+
+class NotInvertibleError(GraphError, ValueError):
+    """A graph (or one node of it) cannot be inverted for the requested input."""
+
+
+class RuleCheckError(GraphError, AssertionError):
+    """check_op / check_grads found a rule that disagrees with sympy or finite differences."""

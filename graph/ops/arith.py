@@ -1,0 +1,190 @@
+"""Arithmetic with numpy broadcasting: add, sub, mul, div, neg, pow, maximum, minimum, where."""
+
+import operator
+
+import numpy as np
+import sympy
+
+from ..op import (POSITIVE, REALS, Example, Interval, NoInverse, broadcast_op,
+                  broadcast_shape, const, define_op, is_one, is_zero)
+from .elementwise import abs_, log, sign, step
+
+
+def _keep(x, shape):
+    """``x`` itself, when dropping the other operand leaves the output shape unchanged."""
+    return x if x.shape == shape else None
+
+
+def _zeros(shape):
+    return const(np.zeros(shape))
+
+
+def _simplify_add(x, y, *, out_shape):
+    if is_zero(y):
+        return _keep(x, out_shape)
+    if is_zero(x):
+        return _keep(y, out_shape)
+    return None
+
+
+def _simplify_sub(x, y, *, out_shape):
+    if is_zero(y):
+        return _keep(x, out_shape)
+    if is_zero(x) and y.shape == out_shape:
+        return neg(y)
+    return None
+
+
+def _simplify_mul(x, y, *, out_shape):
+    if is_zero(x) or is_zero(y):
+        return _zeros(out_shape)
+    if is_one(y):
+        return _keep(x, out_shape)
+    if is_one(x):
+        return _keep(y, out_shape)
+    return None
+
+
+def _simplify_div(x, y, *, out_shape):
+    if is_zero(x):
+        return _zeros(out_shape)
+    return _keep(x, out_shape) if is_one(y) else None
+
+
+add = broadcast_op(
+    "add", numpy=np.add, sympy=operator.add,
+    rop=(lambda dx, x, y, *, out: dx,
+         lambda dy, x, y, *, out: dy),
+    vjp=(lambda g, x, y, *, out: g,
+         lambda g, x, y, *, out: g),
+    # out = x + y  =>  x = out - y,  y = out - x
+    inverse=(lambda out, x, y: out - y,
+             lambda out, x, y: out - x),
+    domain=REALS, simplify=_simplify_add,
+    doc="out = x + y, elementwise with broadcasting; bijective in each operand",
+)
+
+sub = broadcast_op(
+    "sub", numpy=np.subtract, sympy=operator.sub,
+    rop=(lambda dx, x, y, *, out: dx,
+         lambda dy, x, y, *, out: -dy),
+    vjp=(lambda g, x, y, *, out: g,
+         lambda g, x, y, *, out: -g),
+    # out = x - y  =>  x = out + y,  y = x - out
+    inverse=(lambda out, x, y: out + y,
+             lambda out, x, y: x - out),
+    domain=REALS, simplify=_simplify_sub,
+    doc="out = x - y, elementwise with broadcasting; bijective in each operand",
+)
+
+mul = broadcast_op(
+    "mul", numpy=np.multiply, sympy=operator.mul,
+    rop=(lambda dx, x, y, *, out: y * dx,
+         lambda dy, x, y, *, out: x * dy),
+    vjp=(lambda g, x, y, *, out: g * y,
+         lambda g, x, y, *, out: g * x),
+    # out = x * y  =>  x = out / y (y != 0),  y = out / x (x != 0)
+    inverse=(lambda out, x, y: out / y,
+             lambda out, x, y: out / x),
+    domain=REALS, simplify=_simplify_mul,
+    doc="out = x * y, elementwise with broadcasting; bijective in x where y != 0",
+)
+
+div = broadcast_op(
+    "div", numpy=np.divide, sympy=operator.truediv,
+    # d(x/y)/dx = 1/y,  d(x/y)/dy = -x/y**2 = -out/y
+    rop=(lambda dx, x, y, *, out: dx / y,
+         lambda dy, x, y, *, out: -(out / y) * dy),
+    vjp=(lambda g, x, y, *, out: g / y,
+         lambda g, x, y, *, out: -(g * out) / y),
+    # out = x / y  =>  x = out * y,  y = x / out (out != 0)
+    inverse=(lambda out, x, y: out * y,
+             lambda out, x, y: x / out),
+    domain=(REALS, Interval(0.5, 2.0)), simplify=_simplify_div,
+    doc="out = x / y, elementwise with broadcasting; y != 0",
+)
+
+neg = define_op(
+    "neg", arity=1, numpy=np.negative, shape=lambda s: s,
+    sympy=lambda x: -x,
+    rop=lambda dx, x, *, out: -dx,
+    vjp=lambda g, x, *, out: -g,
+    inverse=lambda out, x: -out,
+    domain=REALS, examples=[Example(((2,),))],
+    simplify=lambda x, *, out_shape: x.inputs[0] if x.op is neg else None,
+    doc="out = -x; bijective",
+)
+
+
+def _simplify_pow(x, y, *, out_shape):
+    return _keep(x, out_shape) if is_one(y) else None
+
+
+def _pow_deriv_base(x, y):
+    return y * x ** (y - 1)  # folds to a constant factor when y is a constant
+
+
+pow = broadcast_op(  # noqa: A001 - numpy's name for the op
+    "pow", numpy=np.power, sympy=operator.pow,
+    # d(x**y)/dx = y x**(y-1),  d(x**y)/dy = x**y log x  (only built when y varies)
+    rop=(lambda dx, x, y, *, out: _pow_deriv_base(x, y) * dx,
+         lambda dy, x, y, *, out: (out * log(x)) * dy),
+    vjp=(lambda g, x, y, *, out: g * _pow_deriv_base(x, y),
+         lambda g, x, y, *, out: g * (out * log(x))),
+    # out = x**y  =>  x = out**(1/y) on the branch of x's sign (even powers are not
+    # injective),  y = log(out) / log(x)
+    inverse=(lambda out, x, y: sign(x) * abs_(out) ** (1 / y),
+             lambda out, x, y: log(out) / log(x)),
+    domain=(POSITIVE, REALS), simplify=_simplify_pow,
+    doc="out = x ** y, elementwise; x > 0 unless y is a constant integer",
+)
+
+maximum = broadcast_op(
+    "maximum", numpy=np.maximum, sympy=sympy.Max,
+    # the derivative follows the larger operand; ties go to y
+    rop=(lambda dx, x, y, *, out: step(x - y) * dx,
+         lambda dy, x, y, *, out: (1 - step(x - y)) * dy),
+    vjp=(lambda g, x, y, *, out: g * step(x - y),
+         lambda g, x, y, *, out: g * (1 - step(x - y))),
+    inverse=NoInverse("maximum discards the smaller operand"),
+    domain=REALS, kink_distance=lambda x, y: np.abs(x - y),
+    doc="out = max(x, y), elementwise; kinks where x == y",
+)
+
+minimum = broadcast_op(
+    "minimum", numpy=np.minimum, sympy=sympy.Min,
+    # the derivative follows the smaller operand; ties go to y
+    rop=(lambda dx, x, y, *, out: step(y - x) * dx,
+         lambda dy, x, y, *, out: (1 - step(y - x)) * dy),
+    vjp=(lambda g, x, y, *, out: g * step(y - x),
+         lambda g, x, y, *, out: g * (1 - step(y - x))),
+    inverse=NoInverse("minimum discards the larger operand"),
+    domain=REALS, kink_distance=lambda x, y: np.abs(x - y),
+    doc="out = min(x, y), elementwise; kinks where x == y",
+)
+
+
+def _where_shape(cond, a, b):
+    return broadcast_shape("where", cond, a, b)
+
+
+def _mask(cond, selected=True):
+    chosen = np.asarray(cond.value != 0, dtype=np.float64)
+    return const(chosen if selected else 1 - chosen)
+
+
+where = define_op(
+    "where", arity=3, shape=_where_shape,
+    numpy=lambda cond, a, b: np.where(cond != 0, a, b),
+    sympy=lambda cond, a, b: np.where(cond.astype(bool), a, b),
+    rop=(None,
+         lambda da, cond, a, b, *, out: _mask(cond) * da,
+         lambda db, cond, a, b, *, out: _mask(cond, False) * db),
+    vjp=(None,
+         lambda g, cond, a, b, *, out: g * _mask(cond),
+         lambda g, cond, a, b, *, out: g * _mask(cond, False)),
+    inverse=NoInverse("where discards the entries it does not select"),
+    domain=(Interval(0, 1), REALS, REALS), const_inputs=(0,), broadcasts=True,
+    examples=[Example(((2,), (2,), (2,)))],
+    doc="out = a where cond else b, elementwise with broadcasting; cond is a constant",
+)

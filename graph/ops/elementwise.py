@@ -1,0 +1,134 @@
+"""Unary elementwise functions: each one block with its derivative, inverse and sympy form."""
+
+import numpy as np
+import sympy
+
+from ..op import POSITIVE, REALS, Example, NoInverse, define_op, elementwise_op
+
+
+def _piecewise_constant(name, numpy, sympy_fn, doc):
+    """An op whose derivative is zero wherever it is defined (sign, step)."""
+    return define_op(
+        name, arity=1, numpy=numpy, shape=lambda s: s,
+        sympy=_lift(sympy_fn), rop=(None,), vjp=(None,),
+        inverse=NoInverse(f"{name} is piecewise constant: it maps intervals to single values"),
+        domain=REALS, examples=[Example(((2,),))],
+        kink_distance=lambda x: np.abs(x), doc=doc,
+    )
+
+
+def _lift(fn):
+    from ..op import sympy_elementwise
+
+    return sympy_elementwise(fn, 1)
+
+
+sign = _piecewise_constant(
+    "sign", np.sign, sympy.sign, "out = sign(x) in {-1, 0, 1}; derivative 0 for x != 0")
+step = _piecewise_constant(
+    "step", lambda x: np.heaviside(x, 0.0), lambda x: sympy.Heaviside(x, 0),
+    "out = 1 if x > 0 else 0 (Heaviside, 0 at 0); derivative 0 for x != 0")
+
+exp = elementwise_op(
+    "exp", numpy=np.exp, sympy=sympy.exp,
+    deriv=lambda x, out: out,
+    inverse=lambda out, x: log(out),
+    doc="out = exp(x); R -> (0, inf), bijective",
+)
+
+log = elementwise_op(
+    "log", numpy=np.log, sympy=sympy.log,
+    deriv=lambda x, out: 1 / x,
+    inverse=lambda out, x: exp(out),
+    domain=POSITIVE,
+    doc="out = log(x); (0, inf) -> R, bijective",
+)
+
+tanh = elementwise_op(
+    "tanh", numpy=np.tanh, sympy=sympy.tanh,
+    deriv=lambda x, out: 1 - out * out,  # tanh' = 1 - tanh^2, read from the forward value
+    inverse=lambda out, x: 0.5 * log((1 + out) / (1 - out)),  # artanh; |out| < 1
+    doc="out = tanh(x); R -> (-1, 1), bijective",
+)
+
+sigmoid = elementwise_op(
+    "sigmoid",
+    numpy=lambda x: 0.5 * (1.0 + np.tanh(0.5 * x)),  # no overflow of exp(-x) for x << 0
+    sympy=lambda x: 1 / (1 + sympy.exp(-x)),
+    deriv=lambda x, out: out * (1 - out),
+    inverse=lambda out, x: log(out / (1 - out)),  # logit; 0 < out < 1
+    doc="out = 1 / (1 + exp(-x)); R -> (0, 1), bijective",
+)
+
+softplus = elementwise_op(
+    "softplus", numpy=lambda x: np.logaddexp(0.0, x),
+    sympy=lambda x: sympy.log(1 + sympy.exp(x)),
+    deriv=lambda x, out: sigmoid(x),  # d/dx log(1 + e^x) = sigmoid(x)
+    # x = log(e^out - 1) = out + log(1 - e^-out): no overflow of e^out for large out > 0
+    inverse=lambda out, x: out + log(1 - exp(-out)),
+    doc="out = log(1 + exp(x)); R -> (0, inf), bijective",
+)
+
+sin = elementwise_op(
+    "sin", numpy=np.sin, sympy=sympy.sin,
+    deriv=lambda x, out: cos(x),
+    inverse=NoInverse("sin is periodic; its branch inverse comes with the inversion issue"),
+    doc="out = sin(x); R -> [-1, 1], not injective",
+)
+
+cos = elementwise_op(
+    "cos", numpy=np.cos, sympy=sympy.cos,
+    deriv=lambda x, out: -sin(x),
+    inverse=NoInverse("cos is periodic; its branch inverse comes with the inversion issue"),
+    doc="out = cos(x); R -> [-1, 1], not injective",
+)
+
+sqrt = elementwise_op(
+    "sqrt", numpy=np.sqrt, sympy=sympy.sqrt,
+    deriv=lambda x, out: 0.5 / out,
+    inverse=lambda out, x: out * out,  # out >= 0
+    domain=POSITIVE,
+    doc="out = sqrt(x); [0, inf) -> [0, inf), bijective",
+)
+
+square = elementwise_op(
+    "square", numpy=np.square, sympy=lambda x: x**2,
+    deriv=lambda x, out: 2 * x,
+    inverse=lambda out, x: sign(x) * sqrt(out),  # the preimage on x's side of 0
+    doc="out = x**2; not injective: the inverse takes the branch of the current x's sign",
+)
+
+abs_ = elementwise_op(
+    "abs", numpy=np.abs, sympy=sympy.Abs,
+    deriv=lambda x, out: sign(x),
+    inverse=lambda out, x: sign(x) * out,  # the preimage on x's side of 0
+    kink_distance=lambda x: np.abs(x),
+    doc="out = |x|; not injective: the inverse takes the branch of the current x's sign",
+)
+
+relu = elementwise_op(
+    "relu", numpy=lambda x: np.maximum(x, 0.0), sympy=lambda x: sympy.Max(x, 0),
+    deriv=lambda x, out: step(x),
+    inverse=NoInverse("relu is flat for x < 0: the values there cannot be recovered"),
+    kink_distance=lambda x: np.abs(x),
+    doc="out = max(x, 0); kink at 0, flat (not injective) for x < 0",
+)
+
+
+def _leaky_slope(x, alpha):
+    return alpha + (1 - alpha) * step(x)  # 1 for x > 0, alpha for x < 0
+
+
+leaky_relu = elementwise_op(
+    "leaky_relu",
+    numpy=lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
+    sympy=lambda x, alpha=0.01: sympy.Piecewise((x, x > 0), (alpha * x, True)),
+    deriv=lambda x, out, alpha=0.01: _leaky_slope(x, alpha),
+    # the sign of out is the sign of x (alpha > 0), so the slope is read from out
+    inverse=lambda out, x, alpha=0.01: out / _leaky_slope(out, alpha),
+    kink_distance=lambda x, alpha=0.01: np.abs(x),
+    params_examples=({"alpha": 0.25},),
+    normalize=lambda s, alpha=0.01: {"alpha": float(alpha)},
+    doc="out = x if x > 0 else alpha * x (alpha > 0); bijective, kink at 0",
+)
+

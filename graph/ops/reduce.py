@@ -1,0 +1,119 @@
+"""Reductions over axes: sum, mean, logsumexp; and sum_to, which undoes broadcasting."""
+
+import numpy as np
+import sympy
+
+from ..errors import ShapeError
+from ..op import REALS, Example, NoInverse, define_op, object_array, sympy_elementwise
+from .elementwise import exp
+from .structure import broadcast_to, reshape
+
+
+def _axis_params(s, axis=None, keepdims=False):
+    n = len(s)
+    if axis is None:
+        axes = tuple(range(n))
+    else:
+        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+        if any(not -n <= a < n for a in axes):
+            raise ShapeError(f"axis {axis} is out of range for shape {s}")
+        axes = tuple(sorted({int(a) % n for a in axes}))
+    return {"axis": axes, "keepdims": bool(keepdims)}
+
+
+def _reduced_shape(s, axis, keepdims):
+    if keepdims:
+        return tuple(1 if i in axis else d for i, d in enumerate(s))
+    return tuple(d for i, d in enumerate(s) if i not in axis)
+
+
+def _count(s, axis):
+    return int(np.prod([s[a] for a in axis]))
+
+
+def _spread(g, x, axis):
+    """``g`` (the reduced shape) broadcast back over the reduced axes of ``x``."""
+    return broadcast_to(reshape(g, shape=_reduced_shape(x.shape, axis, True)), shape=x.shape)
+
+
+def _simplify_reduce(x, *, out_shape, axis, keepdims):
+    return x if not axis else None
+
+
+def _object_sum(x, axis, keepdims):
+    return object_array(np.sum(x, axis=axis, keepdims=keepdims))
+
+
+sum = define_op(  # noqa: A001 - numpy's name for the op
+    "sum", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+    sympy=_object_sum,
+    rop=lambda dx, x, *, out, axis, keepdims: sum(dx, axis=axis, keepdims=keepdims),
+    vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis),
+    inverse=NoInverse("sum keeps only the total of the entries it adds"),
+    domain=REALS, simplify=_simplify_reduce,
+    examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 0}),
+              Example(((2, 3),), {"axis": 1, "keepdims": True})],
+    doc="out = the sum of x over `axis` (all axes by default); keepdims as in numpy",
+)
+
+mean = define_op(
+    "mean", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    numpy=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+    sympy=lambda x, axis, keepdims: _object_sum(x, axis, keepdims) / _count(x.shape, axis),
+    rop=lambda dx, x, *, out, axis, keepdims: mean(dx, axis=axis, keepdims=keepdims),
+    vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
+    / _count(x.shape, axis),
+    inverse=NoInverse("mean keeps only the average of the entries it reduces"),
+    domain=REALS, simplify=_simplify_reduce,
+    examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 1})],
+    doc="out = the mean of x over `axis` (all axes by default); keepdims as in numpy",
+)
+
+
+def _logsumexp(x, axis, keepdims):
+    top = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros(())
+    top = np.where(np.isfinite(top), top, 0.0)  # shift by the max: no overflow in exp
+    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _softmax(x, out, axis):
+    """exp(x - logsumexp(x)): the derivative of logsumexp, read from its forward value."""
+    return exp(x - reshape(out, shape=_reduced_shape(x.shape, axis, True)))
+
+
+logsumexp = define_op(
+    "logsumexp", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    numpy=_logsumexp,
+    sympy=lambda x, axis, keepdims: sympy_elementwise(sympy.log, 1)(
+        _object_sum(sympy_elementwise(sympy.exp, 1)(x), axis, keepdims)),
+    # d/dx_i log sum_j exp(x_j) = softmax(x)_i
+    rop=lambda dx, x, *, out, axis, keepdims: sum(_softmax(x, out, axis) * dx, axis=axis,
+                                                  keepdims=keepdims),
+    vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
+    * _softmax(x, out, axis),
+    inverse=NoInverse("logsumexp reduces several entries to one"),
+    domain=REALS, simplify=None,
+    examples=[Example(((3,),)), Example(((2, 3),), {"axis": 1})],
+    doc="out = log(sum(exp(x), axis)), computed without overflow",
+)
+
+
+def sum_to(x, shape):
+    """Sum ``x`` down to ``shape`` over the axes numpy broadcasting added or stretched.
+
+    This undoes broadcasting: it is the adjoint of ``broadcast_to(., x.shape)``.
+    """
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and x.shape[lead + i] != 1)
+    return reshape(sum(x, axis=axes), shape=shape)
+
+
+def expand_to(x, shape):
+    """Broadcast ``x`` up to ``shape`` (no node when it already has that shape)."""
+    return x if x.shape == tuple(shape) else broadcast_to(x, shape=shape)

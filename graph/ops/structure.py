@@ -1,0 +1,210 @@
+"""Ops that move entries without arithmetic: transpose, reshape, broadcast_to, getitem,
+scatter (getitem's adjoint) and concatenate. All are linear, so each rule applies the op
+itself (or its adjoint) to the tangent or cotangent."""
+
+import numpy as np
+import sympy
+
+from ..errors import ShapeError
+from ..op import REALS, Example, NoInverse, broadcast_shape, define_op, object_array
+
+
+# -- transpose ----------------------------------------------------------------------------
+def _transpose_axes(s, axes=None):
+    axes = tuple(reversed(range(len(s)))) if axes is None else tuple(int(a) % max(len(s), 1)
+                                                                      for a in axes)
+    if sorted(axes) != list(range(len(s))):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the axes of {s}")
+    return {"axes": axes}
+
+
+def _simplify_transpose(x, *, out_shape, axes):
+    if axes == tuple(range(len(axes))):
+        return x
+    if x.op is transpose:  # transpose(transpose(y, a), b) = transpose(y, a[b])
+        inner = x.inputs[0]
+        return transpose(inner, axes=tuple(x.params["axes"][a] for a in axes))
+    return None
+
+
+transpose = define_op(
+    "transpose", arity=1, normalize=_transpose_axes,
+    shape=lambda s, axes: tuple(s[a] for a in axes),
+    numpy=lambda x, axes: np.transpose(x, axes), sympy=lambda x, axes: np.transpose(x, axes),
+    rop=lambda dx, x, *, out, axes: transpose(dx, axes=axes),
+    vjp=lambda g, x, *, out, axes: transpose(g, axes=tuple(np.argsort(axes))),
+    inverse=lambda out, x, axes: transpose(out, axes=tuple(np.argsort(axes))),
+    domain=REALS, simplify=_simplify_transpose,
+    examples=[Example(((2, 3),)), Example(((2, 3, 2),), {"axes": (1, 0, 2)})],
+    doc="out = x with its axes permuted (reversed by default); bijective",
+)
+
+
+# -- reshape ------------------------------------------------------------------------------
+def _reshape_params(s, shape):
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    size, known = int(np.prod(s)), int(np.prod([d for d in shape if d != -1]))
+    if shape.count(-1) == 1 and known > 0 and size % known == 0:
+        shape = tuple(size // known if d == -1 else d for d in shape)
+    if shape.count(-1) or int(np.prod(shape)) != size or min(shape, default=0) < 0:
+        raise ShapeError(f"reshape: cannot reshape {s} (size {size}) into {shape}")
+    return {"shape": shape}
+
+
+def _simplify_reshape(x, *, out_shape, shape):
+    if x.shape == shape:
+        return x
+    if x.op is reshape:
+        return reshape(x.inputs[0], shape=shape)
+    return None
+
+
+reshape = define_op(
+    "reshape", arity=1, normalize=_reshape_params, shape=lambda s, shape: shape,
+    numpy=lambda x, shape: np.reshape(x, shape), sympy=lambda x, shape: np.reshape(x, shape),
+    rop=lambda dx, x, *, out, shape: reshape(dx, shape=shape),
+    vjp=lambda g, x, *, out, shape: reshape(g, shape=x.shape),
+    inverse=lambda out, x, shape: reshape(out, shape=x.shape),
+    domain=REALS, simplify=_simplify_reshape,
+    examples=[Example(((2, 3),), {"shape": (3, 2)}), Example(((2,),), {"shape": (1, 2)})],
+    doc="out = x with a new shape of the same size (C order); bijective",
+)
+
+
+# -- broadcast_to -------------------------------------------------------------------------
+def _broadcast_shape_check(s, shape):
+    shape = tuple(int(d) for d in shape)
+    if broadcast_shape("broadcast_to", s, shape) != shape:
+        raise ShapeError(f"broadcast_to: cannot broadcast {s} to {shape}")
+    return shape
+
+
+def _simplify_broadcast(x, *, out_shape, shape):
+    if x.shape == shape:
+        return x
+    if x.op is broadcast_to:
+        return broadcast_to(x.inputs[0], shape=shape)
+    return None
+
+
+broadcast_to = define_op(
+    "broadcast_to", arity=1,
+    normalize=lambda s, shape: {"shape": tuple(int(d) for d in shape)},
+    shape=_broadcast_shape_check,
+    numpy=lambda x, shape: np.broadcast_to(x, shape),
+    sympy=lambda x, shape: np.broadcast_to(x, shape).copy(),
+    # the transformations broadcast tangents up and sum cotangents down, so both rules are
+    # the identity here
+    rop=lambda dx, x, *, out, shape: dx,
+    vjp=lambda g, x, *, out, shape: g,
+    inverse=NoInverse("broadcast_to repeats entries: an arbitrary output has no preimage"),
+    domain=REALS, simplify=_simplify_broadcast,
+    examples=[Example(((3,),), {"shape": (2, 3)}), Example(((2, 1),), {"shape": (2, 3)})],
+    doc="out = x repeated along new or length-1 axes (numpy broadcasting)",
+)
+
+
+# -- getitem and its adjoint scatter ------------------------------------------------------
+def normalize_index(s, index):
+    """Basic index -> tuple of ints and concrete slices (start, stop, step all ints)."""
+    index = index if isinstance(index, tuple) else (index,)
+    if len(index) > len(s):
+        raise ShapeError(f"getitem: index {index} has more entries than shape {s} has axes")
+    out = []
+    for entry, dim in zip(index, s):
+        if isinstance(entry, (int, np.integer)) and not isinstance(entry, bool):
+            if not -dim <= entry < dim:
+                raise ShapeError(f"getitem: index {entry} is out of range for an axis of "
+                                 f"length {dim} in shape {s}")
+            out.append(int(entry) % dim)
+        elif isinstance(entry, slice):
+            out.append(slice(*entry.indices(dim)))
+        else:
+            raise ShapeError(f"getitem supports ints and slices (basic indexing), got {entry!r}")
+    return tuple(out)
+
+
+def _indexed_shape(s, index):
+    return np.broadcast_to(np.empty((), np.bool_), s)[index].shape
+
+
+getitem = define_op(
+    "getitem", arity=1,
+    normalize=lambda s, index: {"index": normalize_index(s, index)},
+    shape=_indexed_shape,
+    numpy=lambda x, index: x[index],
+    sympy=lambda x, index: object_array(x[index]),
+    rop=lambda dx, x, *, out, index: getitem(dx, index=index),
+    vjp=lambda g, x, *, out, index: scatter(g, index=index, shape=x.shape),
+    inverse=NoInverse("getitem drops the entries it does not select"),
+    domain=REALS,
+    examples=[Example(((3, 2),), {"index": 1}), Example(((3, 2),), {"index": (slice(0, 2), 1)})],
+    doc="out = x[index] for basic indices (ints and slices)",
+)
+
+
+def _scatter_params(s, index, shape):
+    shape = tuple(int(d) for d in shape)
+    index = normalize_index(shape, index)
+    if _indexed_shape(shape, index) != s:
+        raise ShapeError(f"scatter: a value of shape {s} does not fit index {index} of "
+                         f"shape {shape}")
+    return {"index": index, "shape": shape}
+
+
+def _scatter(x, index, shape, zeros):
+    out = zeros(shape)
+    out[index] = x
+    return out
+
+
+scatter = define_op(
+    "scatter", arity=1, normalize=_scatter_params, shape=lambda s, index, shape: shape,
+    numpy=lambda x, index, shape: _scatter(x, index, shape, np.zeros),
+    sympy=lambda x, index, shape: _scatter(x, index, shape,
+                                           lambda s: np.full(s, sympy.Integer(0), object)),
+    rop=lambda dx, x, *, out, index, shape: scatter(dx, index=index, shape=shape),
+    vjp=lambda g, x, *, out, index, shape: getitem(g, index=index),
+    inverse=lambda out, x, index, shape: getitem(out, index=index),
+    domain=REALS,
+    examples=[Example(((2,),), {"index": 1, "shape": (3, 2)})],
+    doc="out = zeros(shape) with out[index] = x; the adjoint of getitem; injective",
+)
+
+
+# -- concatenate --------------------------------------------------------------------------
+def _concat_params(*shapes, axis=0):
+    ndim = len(shapes[0])
+    if ndim == 0:
+        raise ShapeError("concatenate: operands must have at least one axis, got shape ()")
+    return {"axis": int(axis) % ndim}
+
+
+def _concat_shape(*shapes, axis):
+    first = shapes[0]
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first))
+                                        if i != axis):
+            listed = ", ".join(str(t) for t in shapes)
+            raise ShapeError(f"concatenate: shapes {listed} differ off axis {axis}")
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+
+
+def _part(i, inputs, axis):
+    """The index selecting operand ``i``'s entries in the concatenated output."""
+    start = sum(x.shape[axis] for x in inputs[:i])
+    return (slice(None),) * axis + (slice(start, start + inputs[i].shape[axis]),)
+
+
+concatenate = define_op(
+    "concatenate", arity=None, normalize=_concat_params, shape=_concat_shape,
+    numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
+    sympy=lambda *xs, axis: np.concatenate(xs, axis=axis),
+    rop=lambda dx, *xs, out, axis, index: scatter(dx, index=_part(index, xs, axis),
+                                                  shape=out.shape),
+    vjp=lambda g, *xs, out, axis, index: getitem(g, index=_part(index, xs, axis)),
+    inverse=lambda out, *xs, axis, index: getitem(out, index=_part(index, xs, axis)),
+    domain=REALS,
+    examples=[Example(((2,), (3,))), Example(((2, 1), (2, 2)), {"axis": 1})],
+    doc="out = the operands joined along an existing axis; injective in each operand",
+)

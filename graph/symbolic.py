@@ -1,0 +1,127 @@
+"""The bridge to SymPy: graphs as sympy expressions (to_sympy) and back (from_sympy)."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy
+
+from .errors import GraphError
+from .evaluate import as_list, topo_order
+from .node import Node
+from .op import as_node, object_array
+
+
+def symbol_array(name: str, shape, **assumptions) -> np.ndarray:
+    """An object array of real sympy symbols: ``x`` for a scalar, ``x_0_1`` for entries."""
+    assumptions.setdefault("real", True)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        label = name if not shape else name + "_" + "_".join(map(str, index))
+        out[index] = sympy.Symbol(label, **assumptions)
+    return out
+
+
+def sympy_number(x):
+    """A float as an exact sympy number when its shortest repr is a short decimal (0.5 -> 1/2)."""
+    if isinstance(x, (bool, np.bool_)):
+        return sympy.Integer(int(x))
+    x = float(x)
+    if not np.isfinite(x):
+        return {np.inf: sympy.oo, -np.inf: -sympy.oo}.get(x, sympy.nan)
+    text = repr(x)
+    return sympy.Rational(text) if "e" not in text and len(text) < 12 else sympy.Float(x, 17)
+
+
+def sympy_values(outputs, symbols=None) -> list[np.ndarray]:
+    """Evaluate graphs on object arrays of sympy expressions (one array per output).
+
+    ``symbols`` maps variable nodes to object arrays; other variables get real symbols
+    named after them.
+    """
+    nodes, _ = as_list(outputs)
+    symbols = symbols or {}
+    values = {}
+    for node in topo_order(nodes):
+        if node.is_var:
+            values[node] = symbols[node] if node in symbols else symbol_array(node.name, node.shape)
+        elif node.is_const:
+            values[node] = object_array(np.vectorize(sympy_number, otypes=[object])(node.value))
+        else:
+            value = node.op.sympy(*(values[x] for x in node.inputs), **node.params)
+            values[node] = object_array(value)
+    return [values[n] for n in nodes]
+
+
+def to_sympy(node: Node, symbols=None):
+    """The graph as sympy: an expression for a scalar, a Matrix for 2-D, an Array otherwise.
+
+    >>> import graph as G
+    >>> x = G.var("x")
+    >>> G.to_sympy(G.tanh(x) ** 2)
+    tanh(x)**2
+    """
+    value = sympy_values(node, symbols)[0]
+    if value.ndim == 0:
+        return value[()]
+    if value.ndim == 2:
+        return sympy.Matrix(value.tolist())
+    return sympy.Array(value.tolist(), value.shape)
+
+
+def _pow(base, exponent):
+    from . import ops
+
+    if exponent.is_const and float(exponent.value) == 0.5:
+        return ops.sqrt(base)
+    if exponent.is_const and float(exponent.value) == -1:
+        return ops.div(1.0, base)
+    return ops.pow(base, exponent)
+
+
+def _functions():
+    from . import ops
+
+    return {
+        sympy.Add: lambda *a: functools.reduce(ops.add, a),
+        sympy.Mul: lambda *a: functools.reduce(ops.mul, a),
+        sympy.Pow: _pow,
+        sympy.exp: ops.exp, sympy.log: ops.log, sympy.tanh: ops.tanh, sympy.sin: ops.sin,
+        sympy.cos: ops.cos, sympy.Abs: ops.abs, sympy.sign: ops.sign,
+        sympy.Heaviside: lambda x, *half: ops.step(x),
+        sympy.Max: lambda *a: functools.reduce(ops.maximum, a),
+        sympy.Min: lambda *a: functools.reduce(ops.minimum, a),
+    }
+
+
+def from_sympy(expr, symbols: dict) -> Node:
+    """Build a graph from a sympy expression, with ``symbols`` mapping sympy symbols to nodes.
+
+    Elementwise expressions broadcast over the nodes' shapes.
+
+    >>> import graph as G, sympy
+    >>> a = sympy.Symbol("a")
+    >>> x = G.var("x", (2,))
+    >>> float(G.evaluate(G.sum(G.from_sympy(sympy.exp(a) * a, {a: x})), {"x": [0.0, 1.0]}))
+    2.718281828459045
+    """
+    functions = _functions()
+    symbols = {sympy.sympify(k): as_node(v) for k, v in symbols.items()}
+
+    @functools.lru_cache(maxsize=None)
+    def build(e):
+        if e in symbols:
+            return symbols[e]
+        if e.is_Symbol:
+            raise GraphError(f"from_sympy: symbol {e} has no node in the mapping "
+                             f"(mapped: {', '.join(map(str, symbols)) or 'none'})")
+        if e.is_Number or e.is_NumberSymbol:
+            return as_node(float(e))
+        fn = functions.get(e.func)
+        if fn is None:
+            raise GraphError(f"from_sympy: no op for sympy {e.func.__name__} (in {e})")
+        return fn(*(build(a) for a in e.args))
+
+    return build(sympy.sympify(expr))
+

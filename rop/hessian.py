@@ -1,0 +1,137 @@
+"""Second derivatives by composition: hvp = R(grad) (Pearlmutter 1994), Gauss-Newton
+products, the dense Hessian (the naive reference) and finite-difference HVPs."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from graph import evaluate, ops
+from graph.errors import ShapeError
+from graph.evaluate import as_list
+from graph.op import as_node, const, var
+from graph.substitute import substitute
+
+from .backprop import grad, vjp
+from .forward import jvp
+
+
+def _directions(wrt, v):
+    """(list of wrt nodes, list of direction nodes, whether single) with shapes checked."""
+    targets, single = as_list(wrt)
+    vs = [v] if single else list(v)
+    if len(vs) != len(targets):
+        raise ValueError(f"{len(targets)} parameter tensors but {len(vs)} directions")
+    vs = [as_node(d) for d in vs]
+    for t, d in zip(targets, vs):
+        if t.shape != d.shape:
+            raise ShapeError(f"direction of shape {d.shape} given for {t!r} of shape {t.shape}")
+    return targets, vs, single
+
+
+def hvp(f, wrt, v, mode: str = "fwd-rev"):
+    """The exact Hessian-vector product H v of a scalar ``f``, as graph nodes.
+
+    ``mode="fwd-rev"`` (default) applies the R-operator to the gradient graph (Pearlmutter);
+    ``"rev-rev"`` differentiates <grad f, v> again by backprop. ``wrt`` and ``v`` may be
+    lists (the Hessian across all the tensors); ``v`` may hold arrays or nodes.
+
+    >>> import graph as G, rop
+    >>> x = G.var("x", (2,))
+    >>> f = G.sum(x ** 3)                       # H = diag(6 x)
+    >>> G.evaluate(rop.hvp(f, x, [1.0, 1.0]), {"x": [1.0, 2.0]})
+    array([ 6., 12.])
+    """
+    targets, vs, single = _directions(wrt, v)
+    gradients = grad(f, targets)
+    if mode == "fwd-rev":
+        out = jvp(gradients, dict(zip(targets, vs)))
+    elif mode == "rev-rev":
+        inner = functools.reduce(ops.add, [ops.sum(g * d) for g, d in zip(gradients, vs)])
+        out = grad(inner, targets)
+    else:
+        raise ValueError(f"hvp: mode must be 'fwd-rev' or 'rev-rev', got {mode!r}")
+    return out[0] if single else out
+
+
+def ggn_vp(f, output, wrt, v):
+    """The Gauss-Newton product J^T (d^2 f / d output^2) J v, J = d output / d wrt.
+
+    ``output`` is a node inside ``f``'s graph (e.g. the network's prediction). Only
+    curvature through ``output`` is kept: G is positive semi-definite when f is convex in
+    ``output``.
+
+    >>> import graph as G, rop
+    >>> w = G.var("w", (2,))
+    >>> z = G.tanh(w)
+    >>> f = 0.5 * G.sum(z * z)                  # G = diag(1 - tanh(w)^2)^2
+    >>> G.evaluate(rop.ggn_vp(f, z, w, [1.0, 1.0]), {"w": [0.0, 0.0]})
+    array([1., 1.])
+    """
+    targets, vs, single = _directions(wrt, v)
+    jv = jvp(output, dict(zip(targets, vs)))
+    z = var(f"ggn_output_{id(output)}", output.shape)
+    f_of_z = substitute(f, {output: z})
+    curvature_jv = substitute(jvp(grad(f_of_z, z), {z: jv}), {z: output})
+    out = vjp(output, targets, curvature_jv)
+    return out[0] if single else out
+
+
+def hessian(f, wrt):
+    """The dense Hessian of scalar ``f`` as an (n, n) node, one HVP per column.
+
+    n is the total size of ``wrt`` (tensors flattened and concatenated in order). This is
+    the naive reference that exact HVPs and inverse HVPs are tested against.
+
+    >>> import graph as G, rop
+    >>> x = G.var("x", (2,))
+    >>> G.evaluate(rop.hessian(x[0] * x[1], x), {"x": [1.0, 2.0]})
+    array([[0., 1.],
+           [1., 0.]])
+    """
+    targets, _ = as_list(wrt)
+    sizes = [t.size for t in targets]
+    n = sum(sizes)
+    gradients = grad(f, targets)
+    columns = []
+    for i in range(n):
+        basis = np.split(np.eye(n)[i], np.cumsum(sizes)[:-1])
+        direction = {t: const(e.reshape(t.shape)) for t, e in zip(targets, basis)}
+        column = jvp(gradients, direction)
+        columns.append(flatten(column, (n, 1)))
+    return ops.concatenate(columns, axis=1)
+
+
+def flatten(nodes, shape=(-1,)):
+    """The nodes' entries concatenated into one node, reshaped to ``shape``."""
+    flat = [ops.reshape(x, shape=(x.size,)) for x in nodes]
+    return ops.reshape(flat[0] if len(flat) == 1 else ops.concatenate(flat), shape=shape)
+
+
+def fd_hvp(f, wrt, v, feed, r: float = 1e-5, scheme: str = "central"):
+    """A finite-difference Hessian-vector product, for comparison studies (numbers).
+
+    ``central``: (g(w + r/2 v) - g(w - r/2 v)) / r; ``forward``: (g(w + r v) - g(w)) / r,
+    with g the gradient. Truncation error O(r^2) (or O(r)) against round-off O(eps / r):
+    about half the digits are lost, which is why rop computes H v exactly.
+    """
+    targets, single = as_list(wrt)
+    vs = [v] if single else list(v)
+    gradients = grad(f, targets)
+    base = {k.name if hasattr(k, "name") else k: np.asarray(x, float) for k, x in feed.items()}
+
+    def gradient_at(step):
+        moved = dict(base)
+        for t, d in zip(targets, vs):
+            moved[t.name] = base[t.name] + step * np.asarray(d, float)
+        return evaluate(gradients, moved)
+
+    if scheme == "central":
+        plus, minus = gradient_at(r / 2), gradient_at(-r / 2)
+    elif scheme == "forward":
+        plus, minus = gradient_at(r), gradient_at(0.0)
+    else:
+        raise ValueError(f"fd_hvp: scheme must be 'central' or 'forward', got {scheme!r}")
+    out = [(a - b) / r for a, b in zip(plus, minus)]
+    return out[0] if single else out

@@ -1,0 +1,250 @@
+"""Proving rules: check_op (each rule of an op against sympy) and check_grads (a whole
+graph's derivatives against finite differences and the adjoint identity)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+
+from graph import evaluate, ops
+from graph.errors import RuleCheckError
+from graph.evaluate import as_list
+from graph.op import Op, as_node, const, object_array, var
+from graph.symbolic import symbol_array, sympy_values
+
+from .backprop import vjp
+from .forward import jvp
+
+SIMPLIFY_OPS_LIMIT = 80  # larger differences go straight to high-precision evaluation
+DIGITS = 40  # working precision of the numeric fallback
+ZERO = 1e-25  # |rule - sympy| below this at DIGITS digits counts as equal (values are O(1))
+FORWARD_RTOL = 1e-12  # numpy forward against sympy: a few ulps of float64 per entry
+KINK_MARGIN = 0.05  # sample points closer than this to a kink are redrawn
+
+
+@dataclass
+class Report:
+    """What check_op proved: one line per rule and example, and how it was decided."""
+
+    op: str
+    lines: list = field(default_factory=list)
+    symbolic: int = 0
+    numeric: int = 0
+
+    def add(self, what, how):
+        self.lines.append(f"{what}: {how}")
+        if how.startswith("symbolic"):
+            self.symbolic += 1
+        elif how.startswith("numeric"):
+            self.numeric += 1
+
+    def __str__(self):
+        head = (f"check_op({self.op}): {self.symbolic + self.numeric} identities proved, "
+                f"{self.symbolic} symbolically, {self.numeric} numerically at {DIGITS} digits "
+                f"(simplify undecided)")
+        return "\n".join([head] + ["  " + line for line in self.lines])
+
+
+class _Case:
+    """One example of an op: input variables, their sympy symbols and a point sampler."""
+
+    def __init__(self, op: Op, example, rng):
+        self.op, self.rng = op, rng
+        params = dict(example.params)
+        if op.normalize is not None:
+            params = op.normalize(*example.shapes, **params)
+        self.inputs, self.symbols, self.free = [], {}, []
+        for i, shape in enumerate(example.shapes):
+            if i in op.const_inputs:
+                self.inputs.append(const(rng.integers(0, 2, size=shape).astype(float)))
+                continue
+            x = var(f"x{i}", shape)
+            lo = op.input_domain(i).lo
+            self.symbols[x] = symbol_array(f"x{i}", shape, real=True, positive=lo >= 0 or None)
+            self.inputs.append(x)
+            self.free.append(i)
+        self.node = op.make(tuple(self.inputs), params)
+        self.params = params
+        self.out = sympy_values(self.node, self.symbols)[0]
+        self.where = f"operands {tuple(example.shapes)}" + (f", {params}" if params else "")
+
+    def sample(self):
+        """A dict symbol -> float inside the op's domain, away from kinks."""
+        for _ in range(100):
+            values = [x.value if x.is_const else self.op.input_domain(i).sample(self.rng, x.shape)
+                      for i, x in enumerate(self.inputs)]
+            if self.op.kink_distance is None or np.min(
+                    self.op.kink_distance(*values, **self.params), initial=np.inf) > KINK_MARGIN:
+                break
+        point = {}
+        for i, x in enumerate(self.inputs):
+            if not x.is_const:
+                for index in np.ndindex(*x.shape):
+                    point[self.symbols[x][index]] = float(values[i][index])
+        return point, values
+
+
+def _decide(difference, point_source, extra_symbols, rng, what, shown):
+    """'symbolic' if the difference simplifies to 0, 'numeric' if it vanishes at random
+    points at high precision; otherwise raise RuleCheckError with a counterexample."""
+    difference = sympy.sympify(difference)
+    if difference == 0:
+        return "symbolic"
+    if sympy.count_ops(difference) <= SIMPLIFY_OPS_LIMIT:
+        if sympy.expand(difference) == 0 or sympy.simplify(difference) == 0:
+            return "symbolic"
+    for _ in range(8):
+        point, _ = point_source()
+        point.update({s: float(rng.normal()) for s in extra_symbols})
+        value = _at(difference, point)
+        if not value.is_number or abs(complex(value)) > ZERO:
+            rule, expected = shown
+            at = ", ".join(f"{k} = {v:.6g}" for k, v in list(point.items())[:8])
+            raise RuleCheckError(
+                f"{what} disagrees with sympy:\n    rule {rule}\n    expected {expected}\n"
+                f"    at {at}: rule - expected = {sympy.N(value, 6)}")
+    return "numeric (symbolically undecided, numerically equal)"
+
+
+def _at(expr, point):
+    """``expr`` at a point, evaluated with DIGITS significant digits."""
+    exact = {s: sympy.Float(v, DIGITS) for s, v in point.items()}
+    return expr.xreplace(exact).evalf(DIGITS)
+
+
+def check_op(op: Op, *, seed: int = 0) -> Report:
+    """Prove an op's rules against sympy on each of its examples (small symbolic shapes).
+
+    Checks: the numpy forward equals the sympy form at sample points; each R-op rule equals
+    sympy's directional derivative; each VJP rule equals sympy's transposed derivative; the
+    adjoint identity <u, J v> = <J^T u, v> between the two rules. Where ``simplify`` cannot
+    decide, the identity is evaluated at random domain points with 40 digits.
+
+    Raises:
+        RuleCheckError: naming the rule, the example and a counterexample.
+
+    >>> import graph as G, rop
+    >>> print(rop.check_op(G.ops.tanh).lines[0])
+    forward on operands ((2,),): numpy = sympy at 5 points
+    """
+    rng = np.random.default_rng(seed)
+    report = Report(op.name)
+    for example in op.examples:
+        case = _Case(op, example, rng)
+        _check_forward(case, report)
+        _check_derivatives(case, report, rng)
+    return report
+
+
+def _check_forward(case, report):
+    for _ in range(5):
+        point, values = case.sample()
+        numeric = np.asarray(case.op.numpy(*values, **case.params), dtype=float)
+        for index in np.ndindex(*case.out.shape):
+            expected = complex(_at(sympy.sympify(case.out[index]), point))
+            if abs(numeric[index] - expected) > FORWARD_RTOL * max(1.0, abs(expected)):
+                raise RuleCheckError(
+                    f"numpy forward of {case.op.name!r} on {case.where} disagrees with its "
+                    f"sympy form at entry {index}: numpy {numeric[index]!r}, sympy {expected}")
+    report.add(f"forward on {case.where}", "numpy = sympy at 5 points")
+
+
+def _jacobian_product(out, x_symbols, direction):
+    """sum_j d out[k] / d x[j] * direction[j], for every output entry k."""
+    result = np.empty(out.shape, dtype=object)
+    pairs = list(zip(x_symbols.ravel(), direction.ravel()))
+    for k in np.ndindex(*out.shape):
+        result[k] = sympy.Add(*(sympy.diff(out[k], s) * d for s, d in pairs))
+    return result
+
+
+def _check_derivatives(case, report, rng):
+    node, op = case.node, case.op
+    g = var("g", node.shape)
+    g_sym = symbol_array("g", node.shape)
+    symbols = dict(case.symbols)
+    symbols[g] = g_sym
+    tangent_total, cotangent_pairing, tangent_symbols = 0, 0, []
+    for i in case.free:
+        x = case.inputs[i]
+        dx = var(f"dx{i}", x.shape)
+        symbols[dx] = symbol_array(f"dx{i}", x.shape)
+        tangent_symbols += list(symbols[dx].ravel())
+        rule_rop = op.apply_rop(i, dx, node)
+        rop_graph = ops.expand_to(as_node(rule_rop if rule_rop is not None else
+                                          np.zeros(node.shape)), node.shape)
+        rule_vjp = op.apply_vjp(i, g, node)
+        vjp_graph = ops.sum_to(as_node(rule_vjp if rule_vjp is not None else
+                                       np.zeros(node.shape)), x.shape)
+        rop_sym, vjp_sym = sympy_values([rop_graph, vjp_graph], symbols)
+        expected_rop = _jacobian_product(case.out, symbols[x], symbols[dx])
+        decisions = set()
+        for k in np.ndindex(*node.shape):
+            what = f"R-op of {op.name!r} (argument {i}) on {case.where}, entry {k}"
+            decisions.add(_decide(rop_sym[k] - expected_rop[k], case.sample, tangent_symbols,
+                                  rng, what, (rop_sym[k], expected_rop[k])))
+        report.add(f"rop[{i}] on {case.where}", max(decisions, key=len, default="symbolic"))
+        decisions = set()
+        for j in np.ndindex(*x.shape):
+            expected = sympy.Add(*(sympy.diff(case.out[k], symbols[x][j]) * g_sym[k]
+                                   for k in np.ndindex(*node.shape)))
+            what = f"vjp of {op.name!r} (argument {i}) on {case.where}, entry {j}"
+            decisions.add(_decide(vjp_sym[j] - expected, case.sample, list(g_sym.ravel()),
+                                  rng, what, (vjp_sym[j], expected)))
+        report.add(f"vjp[{i}] on {case.where}", max(decisions, key=len, default="symbolic"))
+        tangent_total = tangent_total + rop_sym
+        cotangent_pairing += sympy.Add(*object_array(vjp_sym * symbols[dx]).ravel())
+    if case.free:
+        pairing = sympy.Add(*object_array(g_sym * tangent_total).ravel())
+        how = _decide(pairing - cotangent_pairing, case.sample,
+                      tangent_symbols + list(g_sym.ravel()), rng,
+                      f"adjoint identity <g, J dx> = <J^T g, dx> of {op.name!r} on {case.where}",
+                      (pairing, cotangent_pairing))
+        report.add(f"adjoint on {case.where}", how)
+
+
+def check_grads(f, wrt, feed, *, rtol: float = 1e-6, seed: int = 0) -> dict:
+    """Check a graph's jvp and vjp numerically at a point; return the measured errors.
+
+    Along a random direction v: jvp(f, v) against a Richardson-extrapolated central
+    difference (error O(h^4) + O(eps/h), h = 1e-3), and the adjoint identity
+    <u, J v> = <vjp(f, u), v> for a random u, which involves no differencing at all.
+
+    Raises:
+        RuleCheckError: when a relative error exceeds ``rtol``.
+    """
+    rng = np.random.default_rng(seed)
+    targets, _ = as_list(wrt)
+    point = {(k.name if hasattr(k, "name") else k): np.asarray(v, float) for k, v in feed.items()}
+    directions = [rng.normal(size=t.shape) for t in targets]
+    u = rng.normal(size=f.shape)
+    jv = evaluate(jvp(f, {t: const(d) for t, d in zip(targets, directions)}), point)
+    pulled = evaluate(vjp(f, targets, const(u)), point)
+
+    def central(h):
+        def at(s):
+            moved = dict(point)
+            for t, d in zip(targets, directions):
+                moved[t.name] = point[t.name] + s * d
+            return evaluate(f, moved)
+        return (at(h) - at(-h)) / (2 * h)
+
+    h = 1e-3
+    fd = (4 * central(h / 2) - central(h)) / 3
+    errors = {
+        "jvp_vs_fd": float(np.max(np.abs(jv - fd)) / max(1.0, float(np.max(np.abs(fd))))),
+        "adjoint": _relative(np.sum(u * jv), sum(np.sum(p * d) for p, d in zip(pulled, directions))),
+    }
+    for name, error in errors.items():
+        if not error <= rtol:
+            raise RuleCheckError(f"check_grads: {name} relative error {error:.3g} exceeds "
+                                 f"rtol={rtol:g} for\n{f}")
+    return errors
+
+
+def _relative(a, b):
+    return float(abs(a - b) / max(1.0, abs(a), abs(b)))
+
+

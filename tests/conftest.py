@@ -1,0 +1,26 @@
+"""Hypothesis profiles and a fixed numpy seed for every test.
+
+The default profile is "ci": derandomized, 200 examples per property, no deadline (the
+machines are noisy). Set HYPOTHESIS_PROFILE=dev for a quick local run.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, os.path.dirname(__file__))  # tests/strategies.py, tests/oracles.py
+
+settings.register_profile(
+    "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("dev", max_examples=30, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(autouse=True)
+def _seeded_numpy():
+    np.random.seed(0)
