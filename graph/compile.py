@@ -40,6 +40,12 @@ class Program:
         self._order = order
 
     def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:
+        if check_finite:  # the first bad node is reported by name instead of numpy warnings
+            with np.errstate(all="ignore"):
+                return self._run(feed, True)
+        return self._run(feed, False)
+
+    def _run(self, feed, check_finite):
         values = [None] * self._size
         for i, value in self._consts:
             values[i] = value
