@@ -151,6 +151,24 @@ class Op:
         rule = self._rule(self.vjp, i)
         return None if rule is None else self._call(rule, i, g, node)
 
+    def apply_inverse(self, i: int, out: Node, inputs, params):
+        """Operand ``i`` solved from ``out`` and the other ``inputs`` (``inputs[i]`` is only a
+        branch hint). Raises NotInvertibleError when the op has no inverse for it."""
+        from .errors import NotInvertibleError
+
+        rule = self.inverse_rule(i)
+        if isinstance(rule, NoInverse) or rule is None:
+            reason = rule.reason if isinstance(rule, NoInverse) else "no inverse rule"
+            raise NotInvertibleError(reason)
+        if self.broadcasts and inputs[i].shape != out.shape:
+            raise NotInvertibleError(
+                f"operand {i} is broadcast from {inputs[i].shape} to {out.shape}: its entries "
+                f"are repeated, so a single value cannot be read back without a fused solve")
+        params = dict(params)
+        if self.arity is None:
+            params["index"] = i
+        return rule(out, *inputs, **params)
+
     def input_domain(self, i: int) -> Interval:
         """Where operand ``i`` is sampled by checks (variadic ops share one interval)."""
         return self.domain[min(i, len(self.domain) - 1)]

@@ -30,8 +30,11 @@ def sympy_number(x):
     x = float(x)
     if not np.isfinite(x):
         return {np.inf: sympy.oo, -np.inf: -sympy.oo}.get(x, sympy.nan)
-    text = repr(x)
-    return sympy.Rational(text) if "e" not in text and len(text) < 12 else sympy.Float(x, 17)
+    for scale, exact in ((1.0, sympy.Integer(1)), (np.pi, sympy.pi), (1 / np.pi, 1 / sympy.pi)):
+        text = repr(x / scale)  # a short decimal times 1, pi or 1/pi: written exactly
+        if "e" not in text and len(text) < 12 and float(sympy.Rational(text) * exact) == x:
+            return sympy.Rational(text) * exact
+    return sympy.Float(x, 17)
 
 
 def sympy_values(outputs, symbols=None) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ import numpy as np
 import sympy
 
 from graph import evaluate, ops
-from graph.errors import RuleCheckError
+from graph.errors import NotInvertibleError, RuleCheckError
 from graph.evaluate import as_list
 from graph.op import Op, as_node, const, object_array, var
 from graph.symbolic import symbol_array, sympy_values
@@ -135,6 +135,7 @@ def check_op(op: Op, *, seed: int = 0) -> Report:
         case = _Case(op, example, rng)
         _check_forward(case, report)
         _check_derivatives(case, report, rng)
+        _check_inverses(case, report, rng)
     return report
 
 
@@ -151,12 +152,22 @@ def _check_forward(case, report):
     report.add(f"forward on {case.where}", "numpy = sympy at 5 points")
 
 
+def _derivative(expr, symbol):
+    """sympy.diff, with floor's derivative (left unevaluated by sympy) set to its value away
+    from the jumps, 0, as for Heaviside and sign, whose derivative sympy writes DiracDelta."""
+    d = sympy.diff(expr, symbol)
+    if d.has(sympy.floor):
+        d = d.replace(lambda e: isinstance(e, (sympy.Derivative, sympy.Subs))
+                      and e.has(sympy.floor), lambda e: sympy.Integer(0))
+    return d
+
+
 def _jacobian_product(out, x_symbols, direction):
     """sum_j d out[k] / d x[j] * direction[j], for every output entry k."""
     result = np.empty(out.shape, dtype=object)
     pairs = list(zip(x_symbols.ravel(), direction.ravel()))
     for k in np.ndindex(*out.shape):
-        result[k] = sympy.Add(*(sympy.diff(out[k], s) * d for s, d in pairs))
+        result[k] = sympy.Add(*(_derivative(out[k], s) * d for s, d in pairs))
     return result
 
 
@@ -188,7 +199,7 @@ def _check_derivatives(case, report, rng):
         report.add(f"rop[{i}] on {case.where}", max(decisions, key=len, default="symbolic"))
         decisions = set()
         for j in np.ndindex(*x.shape):
-            expected = sympy.Add(*(sympy.diff(case.out[k], symbols[x][j]) * g_sym[k]
+            expected = sympy.Add(*(_derivative(case.out[k], symbols[x][j]) * g_sym[k]
                                    for k in np.ndindex(*node.shape)))
             what = f"vjp of {op.name!r} (argument {i}) on {case.where}, entry {j}"
             decisions.add(_decide(vjp_sym[j] - expected, case.sample, list(g_sym.ravel()),
@@ -203,6 +214,45 @@ def _check_derivatives(case, report, rng):
                       f"adjoint identity <g, J dx> = <J^T g, dx> of {op.name!r} on {case.where}",
                       (pairing, cotangent_pairing))
         report.add(f"adjoint on {case.where}", how)
+
+
+def _check_inverses(case, report, rng):
+    """For each operand with an inverse rule: the rule recovers the operand from the output
+    (on the branch the operand's current value selects), and its derivative inverts the
+    op's: d(solved)/d(out) applied to J dx gives dx back."""
+    node, op = case.node, case.op
+    z = var("z", node.shape)
+    z_sym = symbol_array("z", node.shape)
+    for i in case.free:
+        x = case.inputs[i]
+        try:
+            solved = op.apply_inverse(i, z, case.inputs, case.params)
+        except NotInvertibleError as reason:
+            report.add(f"inverse[{i}] on {case.where}", f"none ({reason})")
+            continue
+        symbols = dict(case.symbols)
+        symbols[z] = z_sym
+        solved_sym = sympy_values(ops.expand_to(solved, x.shape), symbols)[0]
+        on_branch = dict(zip(z_sym.ravel(), case.out.ravel()))
+        decisions = set()
+        for j in np.ndindex(*x.shape):
+            recovered = sympy.sympify(solved_sym[j]).xreplace(on_branch)
+            decisions.add(_decide(recovered - symbols[x][j], case.sample, [], rng,
+                                  f"inverse of {op.name!r} (argument {i}) on {case.where}",
+                                  (recovered, symbols[x][j])))
+        report.add(f"inverse[{i}] round trip on {case.where}",
+                   max(decisions, key=len, default="symbolic"))
+        dx = symbol_array(f"dx{i}", x.shape)
+        j_dx = _jacobian_product(case.out, symbols[x], dx)
+        back = _jacobian_product(solved_sym, z_sym, j_dx)
+        decisions = set()
+        for j in np.ndindex(*x.shape):
+            chained = sympy.sympify(back[j]).xreplace(on_branch)
+            decisions.add(_decide(chained - dx[j], case.sample, list(dx.ravel()), rng,
+                                  f"derivative of the inverse of {op.name!r} (argument {i}) "
+                                  f"on {case.where}", (chained, dx[j])))
+        report.add(f"inverse[{i}] derivative on {case.where}",
+                   max(decisions, key=len, default="symbolic"))
 
 
 def check_grads(f, wrt, feed, *, rtol: float = 1e-6, seed: int = 0) -> dict:

@@ -12,9 +12,11 @@ from graph.op import Example, Op
 @pytest.mark.parametrize("op", G.all_ops(), ids=lambda op: op.name)
 def test_rules_match_sympy(op):
     report = rop.check_op(op)
-    proved = report.symbolic + report.numeric
-    n_inputs = len(op.examples[0].shapes) - len(op.const_inputs)
-    assert proved == len(op.examples) * (2 * n_inputs + 1), str(report)
+    n_inputs = len(op.examples[0].shapes)
+    for kind in ("forward", "adjoint", *[f"{rule}[{i}]" for rule in ("rop", "vjp", "inverse")
+                                         for i in range(n_inputs) if i not in op.const_inputs]):
+        lines = [line for line in report.lines if line.startswith(kind)]
+        assert len(lines) >= len(op.examples), f"{kind} missing:\n{report}"
 
 
 def _tanh_with(**rules):

@@ -1,19 +1,22 @@
 """Every op of rop, by family. Importing this package is the only place ops register."""
 
-from .elementwise import (abs_, cos, exp, leaky_relu, log, relu, sigmoid, sign, sin,
-                          softplus, sqrt, square, step, tanh)
+from .elementwise import (abs_, arccos, arcsin, cos, exp, leaky_relu, log, relu, round_,
+                          sigmoid, sign, sin, softplus, sqrt, square, step, tanh)
 from .arith import add, div, maximum, minimum, mul, neg, pow, sub, where
 from .structure import broadcast_to, concatenate, getitem, reshape, scatter, transpose
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
-from .linalg import matmul
+from .guards import away_from_kink, full_rank, nonzero
+from .linalg import matmul, solve
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 
 abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
+round = round_  # noqa: A001
 
 __all__ = [
-    "abs", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid", "sign", "sin", "softplus",
+    "abs", "arccos", "arcsin", "round", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid", "sign", "sin", "softplus",
     "sqrt", "square", "step", "tanh", "add", "div", "maximum", "minimum", "mul", "neg",
     "pow", "sub", "where", "broadcast_to", "concatenate", "getitem", "reshape", "scatter",
-    "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul", "log_softmax",
+    "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul", "solve", "full_rank", "nonzero",
+    "away_from_kink", "log_softmax",
     "mse", "softmax", "softmax_cross_entropy",
 ]

@@ -3,7 +3,7 @@
 import numpy as np
 import sympy
 
-from ..op import POSITIVE, REALS, Example, NoInverse, define_op, elementwise_op
+from ..op import POSITIVE, REALS, UNIT, Example, NoInverse, define_op, elementwise_op
 
 
 def _piecewise_constant(name, numpy, sympy_fn, doc):
@@ -69,18 +69,52 @@ softplus = elementwise_op(
     doc="out = log(1 + exp(x)); R -> (0, inf), bijective",
 )
 
+round_ = _piecewise_constant(
+    "round", np.round, lambda x: sympy.floor(x + sympy.Rational(1, 2)),
+    "out = the nearest integer to x; derivative 0 away from half-integers")
+round_.kink_distance = lambda x: np.abs(x - np.floor(x) - 0.5)
+
+arcsin = elementwise_op(
+    "arcsin", numpy=np.arcsin, sympy=sympy.asin,
+    deriv=lambda x, out: 1 / sqrt(1 - x * x),
+    inverse=lambda out, x: sin(out),
+    domain=UNIT,
+    doc="out = arcsin(x); (-1, 1) -> (-pi/2, pi/2), bijective",
+)
+
+arccos = elementwise_op(
+    "arccos", numpy=np.arccos, sympy=sympy.acos,
+    deriv=lambda x, out: -1 / sqrt(1 - x * x),
+    inverse=lambda out, x: cos(out),
+    domain=UNIT,
+    doc="out = arccos(x); (-1, 1) -> (0, pi), bijective",
+)
+
+
+def _sin_branch(out, x):
+    # x = n pi + (-1)^n arcsin(out), n = the half-period x lies in (read from the current x)
+    n = round_(x * (1 / np.pi))
+    return n * np.pi + cos(n * np.pi) * arcsin(out)
+
+
+def _cos_branch(out, x):
+    # x = 2 pi k + s arccos(out), k the period x lies in, s the side of 2 pi k it lies on
+    k = round_(x * (0.5 / np.pi))
+    return k * (2 * np.pi) + sign(x - k * (2 * np.pi)) * arccos(out)
+
+
 sin = elementwise_op(
     "sin", numpy=np.sin, sympy=sympy.sin,
     deriv=lambda x, out: cos(x),
-    inverse=NoInverse("sin is periodic; its branch inverse comes with the inversion issue"),
-    doc="out = sin(x); R -> [-1, 1], not injective",
+    inverse=_sin_branch,
+    doc="out = sin(x); not injective: the inverse takes the branch of the current x",
 )
 
 cos = elementwise_op(
     "cos", numpy=np.cos, sympy=sympy.cos,
     deriv=lambda x, out: -sin(x),
-    inverse=NoInverse("cos is periodic; its branch inverse comes with the inversion issue"),
-    doc="out = cos(x); R -> [-1, 1], not injective",
+    inverse=_cos_branch,
+    doc="out = cos(x); not injective: the inverse takes the branch of the current x",
 )
 
 sqrt = elementwise_op(

@@ -1,10 +1,14 @@
-"""Matrix products with numpy's semantics for 1-D and 2-D operands."""
+"""Matrix products with numpy's semantics for 1-D and 2-D operands, and linear solves."""
 
 import numpy as np
 
-from ..errors import ShapeError
-from ..op import REALS, Example, NoInverse, define_op, object_array
-from .structure import reshape
+import sympy
+
+from ..errors import NotInvertibleError, ShapeError
+from ..op import REALS, Example, Interval, NoInverse, define_op, object_array
+from .guards import full_rank
+from .reduce import sum
+from .structure import reshape, transpose
 
 
 def _matmul_shape(a, b):
@@ -33,15 +37,115 @@ def _vjp_b(g, a, b, *, out):
     return a.T @ g
 
 
+# out = a @ b solved for one operand, the other known. Only with the rank the solve needs,
+# checked numerically when the graph runs (full_rank); never a pseudo-inverse.
+def _solve_b(out, a, b):
+    """b = a^-1 out; a (k, n) needs full column rank n (k >= n: normal equations if k > n)."""
+    if a.ndim == 1 or a.shape[0] < a.shape[1]:
+        k = 1 if a.ndim == 1 else a.shape[0]
+        raise NotInvertibleError(f"the known left operand has shape {a.shape}: rank at most "
+                                 f"{k}, where {b.shape[0]} is needed to recover the right one")
+    a = full_rank(a, need="columns")
+    if a.shape[0] == a.shape[1]:
+        return solve(a, out)
+    return solve(a.T @ a, a.T @ out)
+
+
+def _solve_a(out, a, b):
+    """a = out b^-1; b (n, m) needs full row rank n (m >= n: normal equations if m > n)."""
+    if b.ndim == 1 or b.shape[1] < b.shape[0]:
+        m = 1 if b.ndim == 1 else b.shape[1]
+        raise NotInvertibleError(f"the known right operand has shape {b.shape}: rank at most "
+                                 f"{m}, where {b.shape[0]} is needed to recover the left one")
+    b = full_rank(b, need="rows")
+    if b.shape[0] == b.shape[1]:
+        return _transpose_any(solve(b.T, _transpose_any(out)))
+    return _transpose_any(solve(b @ b.T, b @ _transpose_any(out)))
+
+
+def _transpose_any(x):
+    return x if x.ndim < 2 else x.T
+
+
 matmul = define_op(
     "matmul", arity=2, shape=_matmul_shape, numpy=np.matmul,
     sympy=lambda a, b: object_array(np.matmul(a, b)),
     rop=(lambda da, a, b, *, out: da @ b,
          lambda db, a, b, *, out: a @ db),
     vjp=(_vjp_a, _vjp_b),
-    inverse=NoInverse("matmul's solve comes with the inversion issue"),
+    inverse=(_solve_a, _solve_b),
     domain=REALS,
     examples=[Example(((2, 3), (3, 2))), Example(((3,), (3, 2))), Example(((2, 3), (3,))),
-              Example(((3,), (3,)))],
-    doc="out = a @ b for 1-D and 2-D operands (numpy semantics)",
+              Example(((3,), (3,))), Example(((2, 2), (2, 2))), Example(((3, 2), (2,)))],
+    doc="out = a @ b for 1-D and 2-D operands (numpy semantics); invertible in an operand "
+        "when the other has the full rank the solve needs",
+)
+
+
+# -- solve --------------------------------------------------------------------------------
+def _solve_shape(a, b, context=""):
+    batched = len(a) == 3 and len(b) == 2 and a[0] == b[0]
+    plain = len(a) == 2 and 1 <= len(b) <= 2
+    if not (batched or plain) or a[-1] != a[-2] or b[-1 if batched else 0] != a[-1]:
+        raise ShapeError(f"solve: needs a square matrix a (n, n) with b (n,) or (n, k), or a "
+                         f"stack a (N, n, n) with b (N, n); got shapes {a} and {b}")
+    return b
+
+
+def _solve_numpy(a, b, context=""):
+    try:
+        if a.ndim == 3:
+            return np.linalg.solve(a, b[..., None])[..., 0]
+        return np.linalg.solve(a, b)
+    except np.linalg.LinAlgError:
+        raise NotInvertibleError(f"{context or 'solve'}: the matrix is singular") from None
+
+
+def _solve_sympy(a, b, context=""):
+    def one(m, rhs):
+        x = sympy.Matrix(m.tolist()).LUsolve(sympy.Matrix(rhs.tolist()))
+        return np.array(x.tolist(), dtype=object).reshape(rhs.shape)
+
+    if a.ndim == 3:
+        return np.stack([one(m, r) for m, r in zip(a, b)])
+    return one(a, b)
+
+
+def _batch_matvec(m, x):
+    """(N, n, n) stack times (N, n) stack of vectors."""
+    return sum(m * reshape(x, shape=(x.shape[0], 1, x.shape[1])), axis=2)
+
+
+def _outer(u, x):
+    """u x^T for vectors, or per batch entry for stacks of vectors."""
+    if u.ndim == 1:
+        return reshape(u, shape=(u.shape[0], 1)) * x
+    return reshape(u, shape=u.shape + (1,)) * reshape(x, shape=(x.shape[0], 1, x.shape[1]))
+
+
+def _swap_last(a):
+    return transpose(a, axes=(0, 2, 1)) if a.ndim == 3 else a.T
+
+
+def _cotangent_b(g, a, context):
+    return solve(_swap_last(a), g, context=context)
+
+
+# x = a^-1 b  =>  R{x} = a^-1 (R{b} - R{a} x);  cotangents a^-T g and -(a^-T g) x^T
+solve = define_op(
+    "solve", arity=2, shape=_solve_shape, numpy=_solve_numpy, sympy=_solve_sympy,
+    normalize=lambda a, b, context="": {"context": str(context)},
+    rop=(lambda da, a, b, *, out, context: -solve(
+        a, _batch_matvec(da, out) if a.ndim == 3 else da @ out, context=context),
+         lambda db, a, b, *, out, context: solve(a, db, context=context)),
+    vjp=(lambda g, a, b, *, out, context: -(_outer(_cotangent_b(g, a, context), out)
+                                            if out.ndim != 2 or a.ndim == 3
+                                            else _cotangent_b(g, a, context) @ out.T),
+         lambda g, a, b, *, out, context: _cotangent_b(g, a, context)),
+    inverse=(NoInverse("a matrix is not determined by one solution of its system"),
+             lambda out, a, b, *, context: _batch_matvec(a, out) if a.ndim == 3 else a @ out),
+    domain=(Interval(0.5, 1.5), REALS),
+    examples=[Example(((2, 2), (2,))), Example(((2, 2), (2, 2))), Example(((2, 2, 2), (2, 2)))],
+    doc="out = a^-1 b for a square a (n, n) and b (n,) or (n, k), or per entry of a stack "
+        "a (N, n, n), b (N, n); raises NotInvertibleError when a is singular",
 )
