@@ -73,7 +73,7 @@ class Op:
 
     def __init__(self, name, *, arity, numpy, shape, sympy, rop, vjp, inverse, domain,
                  examples, doc, normalize=None, simplify=None, kink_distance=None,
-                 const_inputs=(), fold=True, broadcasts=False):
+                 const_inputs=(), fold=True, broadcasts=False, piecewise_constant=False):
         self.name = name
         self.arity = arity
         self.numpy = numpy
@@ -91,6 +91,7 @@ class Op:
         self.const_inputs = tuple(const_inputs)
         self.fold = fold
         self.broadcasts = broadcasts
+        self.piecewise_constant = piecewise_constant  # zero derivative: a branch or a slope
         self.__doc__ = doc
 
     def __repr__(self):

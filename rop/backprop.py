@@ -21,6 +21,21 @@ def depends_on(outputs, sources) -> set:
     return found
 
 
+def _merge_scatters(contributions):
+    """Cotangents scattered into the same entries are added before scattering once."""
+    merged, by_index = [], {}
+    for c in contributions:
+        if c.op is ops.scatter:
+            key = (repr(c.params["index"]), c.params["shape"])
+            if key in by_index:
+                first = by_index[key]
+                merged[first] = ops.scatter(merged[first].inputs[0] + c.inputs[0], **c.params)
+                continue
+            by_index[key] = len(merged)
+        merged.append(c)
+    return merged
+
+
 def vjp(y, wrt, cotangent):
     """The vector-Jacobian product (dy/dwrt)^T cotangent, as graph nodes.
 
@@ -58,7 +73,7 @@ def vjp(y, wrt, cotangent):
         contributions = pending.pop(node, None)
         if not contributions:
             continue
-        g = functools.reduce(ops.add, contributions)
+        g = functools.reduce(ops.add, _merge_scatters(contributions))
         if node in stop:
             results[node] = g
             continue

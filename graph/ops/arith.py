@@ -8,6 +8,7 @@ import sympy
 from ..op import (POSITIVE, REALS, Example, Interval, NoInverse, broadcast_op,
                   broadcast_shape, const, define_op, is_one, is_zero)
 from .elementwise import abs_, log, sign, step
+from .guards import nonzero
 
 
 def _keep(x, shape):
@@ -84,8 +85,8 @@ mul = broadcast_op(
     vjp=(lambda g, x, y, *, out: g * y,
          lambda g, x, y, *, out: g * x),
     # out = x * y  =>  x = out / y (y != 0),  y = out / x (x != 0)
-    inverse=(lambda out, x, y: out / y,
-             lambda out, x, y: out / x),
+    inverse=(lambda out, x, y: out / nonzero(y),
+             lambda out, x, y: out / nonzero(x)),
     domain=REALS, simplify=_simplify_mul,
     doc="out = x * y, elementwise with broadcasting; bijective in x where y != 0",
 )
@@ -99,7 +100,7 @@ div = broadcast_op(
          lambda g, x, y, *, out: -(g * out) / y),
     # out = x / y  =>  x = out * y,  y = x / out (out != 0)
     inverse=(lambda out, x, y: out * y,
-             lambda out, x, y: x / out),
+             lambda out, x, y: x / nonzero(out)),
     domain=(REALS, Interval(0.5, 2.0)), simplify=_simplify_div,
     doc="out = x / y, elementwise with broadcasting; y != 0",
 )

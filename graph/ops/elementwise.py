@@ -13,7 +13,7 @@ def _piecewise_constant(name, numpy, sympy_fn, doc):
         sympy=_lift(sympy_fn), rop=(None,), vjp=(None,),
         inverse=NoInverse(f"{name} is piecewise constant: it maps intervals to single values"),
         domain=REALS, examples=[Example(((2,),))],
-        kink_distance=lambda x: np.abs(x), doc=doc,
+        kink_distance=lambda x: np.abs(x), doc=doc, piecewise_constant=True,
     )
 
 

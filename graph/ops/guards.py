@@ -5,12 +5,31 @@ They carry every rule (all identities), so graphs containing them can still be
 differentiated, saved and checked like any other.
 """
 
+import contextlib
+import contextvars
+
 import numpy as np
 
 from ..errors import NotInvertibleError
 from ..op import REALS, Example, define_op
 
 RANK_RTOL = None  # None: numpy's matrix_rank default, sigma_max * max(M, N) * eps
+_INVERTING = contextvars.ContextVar("inverting", default="")
+
+
+@contextlib.contextmanager
+def inverting(description: str):
+    """Guards built inside this block name ``description`` (the node being inverted) in
+    their errors, unless given a context of their own."""
+    token = _INVERTING.set(description)
+    try:
+        yield
+    finally:
+        _INVERTING.reset(token)
+
+
+def _context(context):
+    return str(context) if context else _INVERTING.get()
 
 
 def _identity_rules(check, doc, simplify=None, examples=None, **extra):
@@ -50,7 +69,7 @@ def _simplify_rank(a, *, out_shape, need, context):
 
 full_rank = define_op(
     "full_rank",
-    normalize=lambda s, need="columns", context="": {"need": need, "context": str(context)},
+    normalize=lambda s, need="columns", context="": {"need": need, "context": _context(context)},
     **_identity_rules(
         _check_rank, simplify=_simplify_rank,
         examples=[Example(((2, 2),), {"need": "columns", "context": "check_op"})],
@@ -70,7 +89,7 @@ def _check_nonzero(y, *, context):
 
 
 nonzero = define_op(
-    "nonzero", normalize=lambda s, context="": {"context": str(context)},
+    "nonzero", normalize=lambda s, context="": {"context": _context(context)},
     **_identity_rules(_check_nonzero,
                       doc="out = y, after checking that no entry of y is zero"))
 
@@ -88,7 +107,7 @@ def _check_kink(x, *, tol, context):
 
 away_from_kink = define_op(
     "away_from_kink",
-    normalize=lambda s, tol=1e-8, context="": {"tol": float(tol), "context": str(context)},
+    normalize=lambda s, tol=1e-8, context="": {"tol": float(tol), "context": _context(context)},
     **_identity_rules(_check_kink,
                       examples=[Example(((2,),), {"tol": 1e-8, "context": "check_op"})],
                       doc="out = x, after checking that no entry is within tol of 0, the "

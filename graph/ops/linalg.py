@@ -6,7 +6,7 @@ import sympy
 
 from ..errors import NotInvertibleError, ShapeError
 from ..op import REALS, Example, Interval, NoInverse, define_op, object_array
-from .guards import full_rank
+from .guards import _context, full_rank
 from .reduce import sum
 from .structure import reshape, transpose
 
@@ -134,7 +134,7 @@ def _cotangent_b(g, a, context):
 # x = a^-1 b  =>  R{x} = a^-1 (R{b} - R{a} x);  cotangents a^-T g and -(a^-T g) x^T
 solve = define_op(
     "solve", arity=2, shape=_solve_shape, numpy=_solve_numpy, sympy=_solve_sympy,
-    normalize=lambda a, b, context="": {"context": str(context)},
+    normalize=lambda a, b, context="": {"context": _context(context)},
     rop=(lambda da, a, b, *, out, context: -solve(
         a, _batch_matvec(da, out) if a.ndim == 3 else da @ out, context=context),
          lambda db, a, b, *, out, context: solve(a, db, context=context)),
