@@ -9,6 +9,7 @@ import numpy as np
 from .evaluate import as_list, check_value, resolve_feed, topo_order, variables
 from .node import Node
 from .pretty import numbered
+from .rewrite import cse
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 128
@@ -20,13 +21,14 @@ class Program:
     def __init__(self, outputs: list[Node]):
         self.outputs = list(outputs)
         self.variables = variables(self.outputs)
-        order = topo_order(self.outputs)
+        canonical = cse(self.outputs)  # a gradient and its HVP share one forward pass
+        order = topo_order(canonical)
         slot = {node: i for i, node in enumerate(order)}
         last_use = {}
         for i, node in enumerate(order):
             for x in node.inputs:
                 last_use[x] = i
-        keep = set(self.outputs)
+        keep = set(canonical)
         frees = [[] for _ in order]
         for node, i in last_use.items():
             if node not in keep:
@@ -36,7 +38,7 @@ class Program:
         self._var_slots = [slot[v] for v in self.variables]
         self._steps = [(slot[n], n.op.numpy, tuple(slot[x] for x in n.inputs), n.params,
                         tuple(frees[i]), n) for i, n in enumerate(order) if n.inputs]
-        self._out_slots = [slot[n] for n in self.outputs]
+        self._out_slots = [slot[n] for n in canonical]
         self._order = order
 
     def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:

@@ -25,7 +25,8 @@ def node_key(node, inputs):
         if node.size <= SMALL_CONST:
             return ("const", node.shape, node.dtype.str, node.value.tobytes())
         return ("const-id", id(node))
-    return (node.op.name, tuple(id(x) for x in inputs), _hashable(node.params))
+    params = {k: v for k, v in node.params.items() if k != "context"}  # only for messages
+    return (node.op.name, tuple(id(x) for x in inputs), _hashable(params))
 
 
 def cse(outputs):

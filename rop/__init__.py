@@ -1,4 +1,5 @@
-"""rop: transformations over graph/ (grad, jvp/R, hvp, ...) and the algorithms built on them.
+"""rop: transformations over graph/ (grad, jvp/R, hvp, inverse, ...) and the algorithms
+built on them.
 
 >>> import graph as G, rop
 >>> x = G.var("x", (2,))
@@ -10,7 +11,11 @@ array([1., 0.])
 from .backprop import grad, vjp
 from .forward import R, jvp
 from .hessian import fd_hvp, ggn_vp, hessian, hvp
+from .inverse import inverse
+from .newton import InverseHVP, inverse_ggn_vp, inverse_hvp, inverse_hvp_graph, newton_step
+from .solve import CGResult, cg
 from .verify import check_grads, check_op
 
-__all__ = ["grad", "vjp", "jvp", "R", "hvp", "ggn_vp", "hessian", "fd_hvp", "check_op",
-           "check_grads"]
+__all__ = ["grad", "vjp", "jvp", "R", "hvp", "ggn_vp", "hessian", "fd_hvp", "inverse",
+           "inverse_hvp", "inverse_hvp_graph", "InverseHVP", "newton_step", "inverse_ggn_vp",
+           "cg", "CGResult", "check_op", "check_grads"]

@@ -1,5 +1,6 @@
 """Guards: identity ops whose forward checks a condition an inverse depends on, and raises
-NotInvertibleError naming the node being inverted (``context``) when it fails.
+NotInvertibleError naming the node being inverted (``context``) when it fails. On a
+constant they fold: the check runs when the graph is built.
 
 They carry every rule (all identities), so graphs containing them can still be
 differentiated, saved and checked like any other.
@@ -36,7 +37,7 @@ def _identity_rules(check, doc, simplify=None, examples=None, **extra):
     return dict(
         arity=1, numpy=check, shape=lambda s, **p: s, sympy=lambda x, **p: x,
         rop=lambda dx, x, *, out, **p: dx, vjp=lambda g, x, *, out, **p: g,
-        inverse=lambda out, x, **p: out, domain=REALS, fold=False, simplify=simplify,
+        inverse=lambda out, x, **p: out, domain=REALS, simplify=simplify,
         examples=examples or [Example(((2,),), {"context": "check_op"})], doc=doc, **extra)
 
 
@@ -69,7 +70,9 @@ def _simplify_rank(a, *, out_shape, need, context):
 
 full_rank = define_op(
     "full_rank",
-    normalize=lambda s, need="columns", context="": {"need": need, "context": _context(context)},
+    normalize=lambda s, need="columns", context="": {
+        "need": "columns" if len(s) == 2 and s[0] == s[1] else need,  # square: one check
+        "context": _context(context)},
     **_identity_rules(
         _check_rank, simplify=_simplify_rank,
         examples=[Example(((2, 2),), {"need": "columns", "context": "check_op"})],
