@@ -1,7 +1,16 @@
-"""compile(outputs): a graph turned once into a reusable straight-line numpy program."""
+"""compile(outputs): a graph turned once into a reusable straight-line numpy program.
+
+The program is generated Python source, one assignment per node in topological order
+(``v7 = np.tanh(v6)``), with each intermediate deleted after its last use; calling it does
+no graph walking, dictionary lookups or dispatch. Before generation the graph is rewritten
+(graph.rewrite.optimize): common subexpressions merged, constants folded, identities
+simplified; nodes the outputs do not need are never visited.
+"""
 
 from __future__ import annotations
 
+import builtins
+import functools
 from collections import OrderedDict
 
 import numpy as np
@@ -9,63 +18,88 @@ import numpy as np
 from .evaluate import as_list, check_value, resolve_feed, topo_order, variables
 from .node import Node
 from .pretty import numbered
-from .rewrite import cse
+from .rewrite import optimize
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_SIZE = 128
 
 
 class Program:
-    """A compiled graph: call it with a feed to get the outputs' values (a list)."""
+    """A compiled graph: call it with a feed to get the outputs' values (a list).
+
+    ``program.source`` is the generated Python; ``program.nodes`` the rewritten graph's
+    nodes in the order they run.
+    """
 
     def __init__(self, outputs: list[Node]):
         self.outputs = list(outputs)
         self.variables = variables(self.outputs)
-        canonical = cse(self.outputs)  # a gradient and its HVP share one forward pass
-        order = topo_order(canonical)
-        slot = {node: i for i, node in enumerate(order)}
-        last_use = {}
-        for i, node in enumerate(order):
-            for x in node.inputs:
-                last_use[x] = i
-        keep = set(canonical)
-        frees = [[] for _ in order]
-        for node, i in last_use.items():
-            if node not in keep:
-                frees[i].append(slot[node])
-        self._size = len(order)
-        self._consts = [(slot[n], n.value) for n in order if n.is_const]
-        self._var_slots = [slot[v] for v in self.variables]
-        self._steps = [(slot[n], n.op.numpy, tuple(slot[x] for x in n.inputs), n.params,
-                        tuple(frees[i]), n) for i, n in enumerate(order) if n.inputs]
-        self._out_slots = [slot[n] for n in canonical]
-        self._order = order
+        self.rewritten = optimize(self.outputs)
+        self.nodes = topo_order(self.rewritten)
+        self.source, self._run = _generate(self.nodes, self.variables, self.rewritten)
 
     def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:
+        arrays = resolve_feed(self.variables, feed)
         if check_finite:  # the first bad node is reported by name instead of numpy warnings
             with np.errstate(all="ignore"):
-                return self._run(feed, True)
-        return self._run(feed, False)
+                return self._checked(arrays)
+        return self._run(*arrays)
 
-    def _run(self, feed, check_finite):
-        values = [None] * self._size
-        for i, value in self._consts:
-            values[i] = value
-        for i, array in zip(self._var_slots, resolve_feed(self.variables, feed)):
-            values[i] = array
-            if check_finite:
-                check_value(self._order[i], array, f"the value fed for variable {self._order[i].name!r}")
-        for i, fn, args, params, frees, node in self._steps:
-            values[i] = fn(*[values[a] for a in args], **params)
-            if check_finite:
-                check_value(node, np.asarray(values[i]), self._describe(node))
-            for f in frees:
-                values[f] = None
-        return [np.asarray(values[i]) for i in self._out_slots]
+    def _checked(self, arrays):
+        """The same computation, node by node, checking every value for NaN and Inf."""
+        values = dict(zip(self.variables, arrays))
+        for v, array in values.items():
+            check_value(v, array, f"the value fed for variable {v.name!r}")
+        lines = None
+        for node in self.nodes:
+            if node.is_const:
+                values[node] = node.value
+            elif not node.is_var:
+                values[node] = np.asarray(node.op.numpy(*(values[x] for x in node.inputs),
+                                                        **node.params))
+                if not np.all(np.isfinite(values[node])):
+                    lines = lines or numbered(self.rewritten)
+                    check_value(node, values[node], "node " + lines[node])
+        return [np.asarray(values[n]) for n in self.rewritten]
 
-    def _describe(self, node):
-        lines = numbered(self.outputs)
-        return "node " + lines[node]
+
+def _generate(order, inputs, outputs):
+    """(source, function) of the straight-line program computing ``outputs``."""
+    names = {v: f"x{i}" for i, v in enumerate(inputs)}
+    namespace = {"np": np, "asarray": np.asarray}
+    last_use = {}
+    for i, node in enumerate(order):
+        for x in node.inputs:
+            last_use[x] = i
+    keep = set(outputs)
+    dead_after = {}
+    for node, i in last_use.items():
+        if node not in keep and not node.is_var and not node.is_const:
+            dead_after.setdefault(i, []).append(node)
+    body = []
+    for i, node in enumerate(order):
+        if node.is_var:
+            continue
+        if node.is_const:
+            names[node] = f"c{i}"
+            namespace[f"c{i}"] = node.value
+            continue
+        names[node] = f"v{i}"
+        args = [names[x] for x in node.inputs]
+        if node.op.code is not None:
+            expression = node.op.code(*args, **node.params)
+        else:
+            namespace[f"f{i}"] = functools.partial(node.op.numpy, **node.params)
+            expression = f"f{i}({', '.join(args)})"
+        body.append(f"    v{i} = {expression}")
+        dead = [names[x] for x in dead_after.get(i, [])]
+        if dead:  # free intermediates after their last use: peak memory stays low
+            body.append(f"    del {', '.join(dead)}")
+    returned = ", ".join(f"asarray({names[n]})" for n in outputs)
+    source = "\n".join([f"def program({', '.join(names[v] for v in inputs)}):", *body,
+                        f"    return [{returned}]"])
+    exec(builtins.compile(source, "<rop program>", "exec"), namespace)  # our own source
+    return source, namespace["program"]
 
 
 def compile(outputs) -> Program:  # noqa: A001 - the name users expect

@@ -18,6 +18,9 @@ solve for this input" and comes with a reason. A unary op may give a bare functi
 of a 1-tuple. Variadic ops (``arity=None``) give one function, called with ``index=i``.
 Summing contributions, broadcasting tangents up to the output shape and summing cotangents
 down to the input shape happen once, in the transformations (rop/), never inside rules.
+
+An op may also give ``code(*argument_names, **params)``: the numpy expression compile()
+writes for it (``"np.tanh(a)"``); without one, compile calls the ``numpy`` function.
 """
 
 from __future__ import annotations
@@ -73,7 +76,8 @@ class Op:
 
     def __init__(self, name, *, arity, numpy, shape, sympy, rop, vjp, inverse, domain,
                  examples, doc, normalize=None, simplify=None, kink_distance=None,
-                 const_inputs=(), fold=True, broadcasts=False, piecewise_constant=False):
+                 const_inputs=(), fold=True, broadcasts=False, piecewise_constant=False,
+                 code=None):
         self.name = name
         self.arity = arity
         self.numpy = numpy
@@ -92,6 +96,7 @@ class Op:
         self.fold = fold
         self.broadcasts = broadcasts
         self.piecewise_constant = piecewise_constant  # zero derivative: a branch or a slope
+        self.code = code  # (*argument names, **params) -> a numpy expression, for compile
         self.__doc__ = doc
 
     def __repr__(self):

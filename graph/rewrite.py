@@ -51,3 +51,31 @@ def cse(outputs):
     result = [canonical[n] for n in nodes]
     return result[0] if single else result
 
+
+
+def resimplify(outputs):
+    """The outputs rebuilt through their ops, so that every construction-time rewrite
+    (constant folding, identities such as ``x * 1``, dropped broadcasts, merged constant
+    factors) applies to nodes whose inputs changed or that were built without them."""
+    nodes, single = as_list(outputs)
+    new = {}
+    for node in topo_order(nodes):
+        if node.inputs:
+            new[node] = node.op(*(new[x] for x in node.inputs), **node.params)
+        else:
+            new[node] = node
+    result = [new[n] for n in nodes]
+    return result[0] if single else result
+
+
+def optimize(outputs):
+    """The rewrites compile() applies: resimplify, then merge common subexpressions, until
+    nothing changes (two rounds suffice in practice; at most four are run)."""
+    nodes, single = as_list(outputs)
+    for _ in range(4):
+        rewritten = cse(resimplify(nodes))
+        if len(topo_order(rewritten)) == len(topo_order(nodes)) and \
+                all(a is b for a, b in zip(rewritten, nodes)):
+            break
+        nodes = rewritten
+    return nodes[0] if single else nodes

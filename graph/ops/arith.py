@@ -25,6 +25,8 @@ def _simplify_add(x, y, *, out_shape):
         return _keep(x, out_shape)
     if is_zero(x):
         return _keep(y, out_shape)
+    if x is y:  # x + x = 2 x: one op, and the 2 can merge with other constant factors
+        return mul(2.0, x)
     return None
 
 
@@ -43,7 +45,25 @@ def _simplify_mul(x, y, *, out_shape):
         return _keep(x, out_shape)
     if is_one(x):
         return _keep(y, out_shape)
+    if y.is_const and not x.is_const:
+        x, y = y, x
+    if x.is_const:
+        return _merge_factor(x, y, out_shape)
     return None
+
+
+def _merge_factor(c, y, out_shape):
+    """c * (d * z) -> (c d) * z and c * (-z) -> (-c) * z: one multiplication instead of
+    two, when the merged constant is no bigger than c and the shape is kept."""
+    if y.op is neg:
+        factor, rest = -c.value, y.inputs[0]
+    elif y.op is mul and y.inputs[0].is_const:
+        factor, rest = c.value * y.inputs[0].value, y.inputs[1]
+    else:
+        return None
+    if np.size(factor) > c.size or np.broadcast_shapes(np.shape(factor), rest.shape) != out_shape:
+        return None
+    return mul(const(factor), rest)
 
 
 def _simplify_div(x, y, *, out_shape):
@@ -62,6 +82,7 @@ add = broadcast_op(
     inverse=(lambda out, x, y: out - y,
              lambda out, x, y: out - x),
     domain=REALS, simplify=_simplify_add,
+    code=lambda x, y: f"({x} + {y})",
     doc="out = x + y, elementwise with broadcasting; bijective in each operand",
 )
 
@@ -75,6 +96,7 @@ sub = broadcast_op(
     inverse=(lambda out, x, y: out + y,
              lambda out, x, y: x - out),
     domain=REALS, simplify=_simplify_sub,
+    code=lambda x, y: f"({x} - {y})",
     doc="out = x - y, elementwise with broadcasting; bijective in each operand",
 )
 
@@ -88,6 +110,7 @@ mul = broadcast_op(
     inverse=(lambda out, x, y: out / nonzero(y),
              lambda out, x, y: out / nonzero(x)),
     domain=REALS, simplify=_simplify_mul,
+    code=lambda x, y: f"({x} * {y})",
     doc="out = x * y, elementwise with broadcasting; bijective in x where y != 0",
 )
 
@@ -102,6 +125,7 @@ div = broadcast_op(
     inverse=(lambda out, x, y: out * y,
              lambda out, x, y: x / nonzero(out)),
     domain=(REALS, Interval(0.5, 2.0)), simplify=_simplify_div,
+    code=lambda x, y: f"({x} / {y})",
     doc="out = x / y, elementwise with broadcasting; y != 0",
 )
 
@@ -112,7 +136,9 @@ neg = define_op(
     vjp=lambda g, x, *, out: -g,
     inverse=lambda out, x: -out,
     domain=REALS, examples=[Example(((2,),))],
-    simplify=lambda x, *, out_shape: x.inputs[0] if x.op is neg else None,
+    simplify=lambda x, *, out_shape: x.inputs[0] if x.op is neg else
+    mul(-x.inputs[0].value, x.inputs[1]) if x.op is mul and x.inputs[0].is_const else None,
+    code=lambda x: f"(-{x})",
     doc="out = -x; bijective",
 )
 
@@ -137,6 +163,7 @@ pow = broadcast_op(  # noqa: A001 - numpy's name for the op
     inverse=(lambda out, x, y: sign(x) * abs_(out) ** (1 / y),
              lambda out, x, y: log(out) / log(x)),
     domain=(POSITIVE, REALS), simplify=_simplify_pow,
+    code=lambda x, y: f"({x} ** {y})",
     doc="out = x ** y, elementwise; x > 0 unless y is a constant integer",
 )
 
@@ -149,6 +176,7 @@ maximum = broadcast_op(
          lambda g, x, y, *, out: g * (1 - step(x - y))),
     inverse=NoInverse("maximum discards the smaller operand"),
     domain=REALS, kink_distance=lambda x, y: np.abs(x - y),
+    code=lambda x, y: f"np.maximum({x}, {y})",
     doc="out = max(x, y), elementwise; kinks where x == y",
 )
 
@@ -161,6 +189,7 @@ minimum = broadcast_op(
          lambda g, x, y, *, out: g * (1 - step(y - x))),
     inverse=NoInverse("minimum discards the larger operand"),
     domain=REALS, kink_distance=lambda x, y: np.abs(x - y),
+    code=lambda x, y: f"np.minimum({x}, {y})",
     doc="out = min(x, y), elementwise; kinks where x == y",
 )
 

@@ -33,6 +33,7 @@ exp = elementwise_op(
     "exp", numpy=np.exp, sympy=sympy.exp,
     deriv=lambda x, out: out,
     inverse=lambda out, x: log(out),
+    code=lambda x: f"np.exp({x})",
     doc="out = exp(x); R -> (0, inf), bijective",
 )
 
@@ -40,7 +41,8 @@ log = elementwise_op(
     "log", numpy=np.log, sympy=sympy.log,
     deriv=lambda x, out: 1 / x,
     inverse=lambda out, x: exp(out),
-    domain=POSITIVE,
+    domain=POSITIVE, simplify=lambda x, *, out_shape: x.inputs[0] if x.op is exp else None,
+    code=lambda x: f"np.log({x})",
     doc="out = log(x); (0, inf) -> R, bijective",
 )
 
@@ -48,6 +50,7 @@ tanh = elementwise_op(
     "tanh", numpy=np.tanh, sympy=sympy.tanh,
     deriv=lambda x, out: 1 - out * out,  # tanh' = 1 - tanh^2, read from the forward value
     inverse=lambda out, x: 0.5 * log((1 + out) / (1 - out)),  # artanh; |out| < 1
+    code=lambda x: f"np.tanh({x})",
     doc="out = tanh(x); R -> (-1, 1), bijective",
 )
 
@@ -57,6 +60,7 @@ sigmoid = elementwise_op(
     sympy=lambda x: 1 / (1 + sympy.exp(-x)),
     deriv=lambda x, out: out * (1 - out),
     inverse=lambda out, x: log(out / (1 - out)),  # logit; 0 < out < 1
+    code=lambda x: f"(0.5 * (1.0 + np.tanh(0.5 * {x})))",
     doc="out = 1 / (1 + exp(-x)); R -> (0, 1), bijective",
 )
 
@@ -79,6 +83,7 @@ arcsin = elementwise_op(
     deriv=lambda x, out: 1 / sqrt(1 - x * x),
     inverse=lambda out, x: sin(out),
     domain=UNIT,
+    code=lambda x: f"np.arcsin({x})",
     doc="out = arcsin(x); (-1, 1) -> (-pi/2, pi/2), bijective",
 )
 
@@ -87,6 +92,7 @@ arccos = elementwise_op(
     deriv=lambda x, out: -1 / sqrt(1 - x * x),
     inverse=lambda out, x: cos(out),
     domain=UNIT,
+    code=lambda x: f"np.arccos({x})",
     doc="out = arccos(x); (-1, 1) -> (0, pi), bijective",
 )
 
@@ -107,6 +113,7 @@ sin = elementwise_op(
     "sin", numpy=np.sin, sympy=sympy.sin,
     deriv=lambda x, out: cos(x),
     inverse=_sin_branch,
+    code=lambda x: f"np.sin({x})",
     doc="out = sin(x); not injective: the inverse takes the branch of the current x",
 )
 
@@ -114,6 +121,7 @@ cos = elementwise_op(
     "cos", numpy=np.cos, sympy=sympy.cos,
     deriv=lambda x, out: -sin(x),
     inverse=_cos_branch,
+    code=lambda x: f"np.cos({x})",
     doc="out = cos(x); not injective: the inverse takes the branch of the current x",
 )
 
@@ -122,6 +130,7 @@ sqrt = elementwise_op(
     deriv=lambda x, out: 0.5 / out,
     inverse=lambda out, x: out * out,  # out >= 0
     domain=POSITIVE,
+    code=lambda x: f"np.sqrt({x})",
     doc="out = sqrt(x); [0, inf) -> [0, inf), bijective",
 )
 
@@ -129,6 +138,7 @@ square = elementwise_op(
     "square", numpy=np.square, sympy=lambda x: x**2,
     deriv=lambda x, out: 2 * x,
     inverse=lambda out, x: sign(x) * sqrt(out),  # the preimage on x's side of 0
+    code=lambda x: f"np.square({x})",
     doc="out = x**2; not injective: the inverse takes the branch of the current x's sign",
 )
 
@@ -137,6 +147,7 @@ abs_ = elementwise_op(
     deriv=lambda x, out: sign(x),
     inverse=lambda out, x: sign(x) * out,  # the preimage on x's side of 0
     kink_distance=lambda x: np.abs(x),
+    code=lambda x: f"np.abs({x})",
     doc="out = |x|; not injective: the inverse takes the branch of the current x's sign",
 )
 
@@ -145,6 +156,7 @@ relu = elementwise_op(
     deriv=lambda x, out: step(x),
     inverse=NoInverse("relu is flat for x < 0: the values there cannot be recovered"),
     kink_distance=lambda x: np.abs(x),
+    code=lambda x: f"np.maximum({x}, 0.0)",
     doc="out = max(x, 0); kink at 0, flat (not injective) for x < 0",
 )
 

@@ -77,6 +77,7 @@ matmul = define_op(
     domain=REALS,
     examples=[Example(((2, 3), (3, 2))), Example(((3,), (3, 2))), Example(((2, 3), (3,))),
               Example(((3,), (3,))), Example(((2, 2), (2, 2))), Example(((3, 2), (2,)))],
+    code=lambda a, b: f"({a} @ {b})",
     doc="out = a @ b for 1-D and 2-D operands (numpy semantics); invertible in an operand "
         "when the other has the full rank the solve needs",
 )

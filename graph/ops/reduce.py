@@ -37,7 +37,23 @@ def _spread(g, x, axis):
 
 
 def _simplify_reduce(x, *, out_shape, axis, keepdims):
-    return x if not axis else None
+    if not axis:
+        return x
+    if x.op.name == "broadcast_to":  # summing copies: sum(broadcast(y)) = count * y
+        inner = x.inputs[0]
+        padded = (1,) * (x.ndim - inner.ndim) + inner.shape
+        stretched = {i for i in range(x.ndim) if padded[i] != x.shape[i]}
+        if stretched == set(axis) and not any(padded[i] != 1 for i in stretched):
+            scale = int(np.prod([x.shape[i] for i in axis]))
+            return reshape(inner, shape=out_shape) * float(scale)
+    return None
+
+
+def _mean_of_broadcast(x, *, out_shape, axis, keepdims):
+    summed = _simplify_reduce(x, out_shape=out_shape, axis=axis, keepdims=keepdims)
+    if summed is None or summed is x:
+        return summed
+    return reshape(x.inputs[0], shape=out_shape)  # the mean of copies is the value
 
 
 def _object_sum(x, axis, keepdims):
@@ -54,6 +70,7 @@ sum = define_op(  # noqa: A001 - numpy's name for the op
     domain=REALS, simplify=_simplify_reduce,
     examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 0}),
               Example(((2, 3),), {"axis": 1, "keepdims": True})],
+    code=lambda x, axis, keepdims: f"{x}.sum(axis={axis!r}, keepdims={keepdims!r})",
     doc="out = the sum of x over `axis` (all axes by default); keepdims as in numpy",
 )
 
@@ -65,8 +82,9 @@ mean = define_op(
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
     / _count(x.shape, axis),
     inverse=NoInverse("mean keeps only the average of the entries it reduces"),
-    domain=REALS, simplify=_simplify_reduce,
+    domain=REALS, simplify=lambda x, **p: _mean_of_broadcast(x, **p),
     examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 1})],
+    code=lambda x, axis, keepdims: f"{x}.mean(axis={axis!r}, keepdims={keepdims!r})",
     doc="out = the mean of x over `axis` (all axes by default); keepdims as in numpy",
 )
 

@@ -36,6 +36,7 @@ transpose = define_op(
     inverse=lambda out, x, axes: transpose(out, axes=tuple(np.argsort(axes))),
     domain=REALS, simplify=_simplify_transpose,
     examples=[Example(((2, 3),)), Example(((2, 3, 2),), {"axes": (1, 0, 2)})],
+    code=lambda x, axes: f"{x}.transpose({axes!r})",
     doc="out = x with its axes permuted (reversed by default); bijective",
 )
 
@@ -67,6 +68,7 @@ reshape = define_op(
     inverse=lambda out, x, shape: reshape(out, shape=x.shape),
     domain=REALS, simplify=_simplify_reshape,
     examples=[Example(((2, 3),), {"shape": (3, 2)}), Example(((2,),), {"shape": (1, 2)})],
+    code=lambda x, shape: f"{x}.reshape({shape!r})",
     doc="out = x with a new shape of the same size (C order); bijective",
 )
 
@@ -100,6 +102,7 @@ broadcast_to = define_op(
     inverse=NoInverse("broadcast_to repeats entries: an arbitrary output has no preimage"),
     domain=REALS, simplify=_simplify_broadcast,
     examples=[Example(((3,),), {"shape": (2, 3)}), Example(((2, 1),), {"shape": (2, 3)})],
+    code=lambda x, shape: f"np.broadcast_to({x}, {shape!r})",
     doc="out = x repeated along new or length-1 axes (numpy broadcasting)",
 )
 
@@ -139,6 +142,7 @@ getitem = define_op(
     inverse=NoInverse("getitem drops the entries it does not select"),
     domain=REALS,
     examples=[Example(((3, 2),), {"index": 1}), Example(((3, 2),), {"index": (slice(0, 2), 1)})],
+    code=lambda x, index: f"{x}[{index!r}]",
     doc="out = x[index] for basic indices (ints and slices)",
 )
 

@@ -1,0 +1,406 @@
+"""Saving and loading graphs as JSON, in the versioned format of docs/file_format.md.
+
+Loading never runs code from the file: ops are looked up by name in ``graph.op.REGISTRY``
+only, every entry is checked against the ones before it, and every node is rebuilt with
+``Op.make`` (no folding, no simplification), so the loaded graph is the saved one, node for
+node. Every load error is a :class:`GraphFileError` naming the offending entry.
+
+>>> import graph as G
+>>> x = G.var("x", (2,))
+>>> y = loads(dumps(G.sum(G.tanh(x))))
+>>> print(G.pretty(y))
+n0 = var 'x'  (2,)
+n1 = tanh(n0)  (2,)
+n2 = sum(n1, axis=(0,), keepdims=False)  ()
+outputs: n2
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import reprlib
+
+import numpy as np
+
+from .errors import GraphError
+from .evaluate import as_list, topo_order
+from .op import REGISTRY, const, var
+
+FORMAT = "rop-graph"
+VERSION = 1
+MAX_BYTES = 64 * 2**20  # size of the file text
+MAX_NODES = 100_000
+MAX_ENTRIES = 2**24  # entries of any declared shape, and of all constants together
+MAX_NDIM = 32
+INLINE = 64  # finite constants up to this many entries are written as nested lists
+DTYPES = {name: np.dtype(name) for name in ("bool", "float16", "float32", "float64")}
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+PARAM_DEPTH = 8  # nesting of tuples in params (indices are the deepest: 2 levels)
+
+
+class GraphFileError(GraphError, ValueError):
+    """A graph file that cannot be loaded: malformed, unsupported, inconsistent or too big.
+
+    The message names the offending entry, e.g. ``node 7: unknown op 'foo'``.
+    """
+
+
+# -- writing ------------------------------------------------------------------------------
+def dumps(nodes) -> str:
+    """The JSON text of a node (or a list of nodes) and everything it depends on.
+
+    >>> import graph as G
+    >>> dumps(G.var("x")).splitlines()[1]
+    '  {"op": "var", "name": "x", "shape": [], "dtype": "float64"}'
+    """
+    outputs, single = as_list(nodes)
+    order = topo_order(outputs)
+    index = {node: i for i, node in enumerate(order)}
+    nonfinite = any(n.is_const and not np.all(np.isfinite(n.value)) for n in order)
+    header = {"format": FORMAT, "version": VERSION, "single": single,
+              "allow_nonfinite": nonfinite, "outputs": [index[n] for n in outputs]}
+    # one node per line: the file stays readable and diffs well
+    body = ",\n  ".join(json.dumps(_encode_node(n, index), allow_nan=False) for n in order)
+    return json.dumps(header)[:-1] + f', "nodes": [\n  {body}\n]}}\n'
+
+
+def save(nodes, path) -> None:
+    """Write :func:`dumps` of ``nodes`` to the file ``path`` (UTF-8)."""
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(dumps(nodes))
+
+
+def _encode_node(node, index) -> dict:
+    entry = {"op": node.op.name}
+    if node.is_var:
+        entry["name"] = node.name
+    elif not node.is_const:
+        if REGISTRY.get(node.op.name) is not node.op:
+            raise TypeError(f"cannot save {node!r}: its op is not the registered {node.op.name!r}")
+        entry["inputs"] = [index[x] for x in node.inputs]
+        entry["params"] = {key: _encode_param(value) for key, value in node.params.items()}
+    entry["shape"] = list(node.shape)
+    entry["dtype"] = _dtype_name(node)
+    if node.is_const:
+        entry.update(_encode_array(node.value))
+    return entry
+
+
+def _dtype_name(node) -> str:
+    for name, dtype in DTYPES.items():
+        if node.dtype == dtype:
+            return name
+    raise TypeError(f"cannot save {node!r}: dtype {node.dtype} is not one of {', '.join(DTYPES)}")
+
+
+def _encode_param(value):
+    """A param as JSON: tuples are arrays; slices and non-finite floats are tagged objects.
+
+    >>> _encode_param((slice(0, 2, 1), 1, float("-inf")))
+    [{'slice': [0, 2, 1]}, 1, {'float': '-inf'}]
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else {"float": repr(value)}
+    if isinstance(value, tuple):
+        return [_encode_param(v) for v in value]
+    if isinstance(value, slice):
+        return {"slice": [_encode_param(v) for v in (value.start, value.stop, value.step)]}
+    raise TypeError(f"cannot save a param of type {type(value).__name__}: {value!r}")
+
+
+def _encode_array(value) -> dict:
+    # nested lists are readable; JSON numbers hold finite floats exactly (repr round-trips),
+    # while raw bytes also keep NaN payloads and infinities
+    if value.size <= INLINE and np.all(np.isfinite(value)):
+        return {"data": value.tolist()}
+    little = value.astype(value.dtype.newbyteorder("<"), copy=False)
+    return {"base64": base64.b64encode(little.tobytes()).decode("ascii")}
+
+
+# -- reading ------------------------------------------------------------------------------
+def load(path, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES):
+    """Read a graph file written by :func:`save`: the output node, or the list of them."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(max_bytes + 1)  # one byte more than allowed: enough to refuse
+    except OSError as error:
+        raise GraphFileError(f"{path}: cannot read the file: {error}") from error
+    return loads(data, max_bytes=max_bytes, max_nodes=max_nodes, max_entries=max_entries)
+
+
+def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES):
+    """The graph in ``text`` (str or UTF-8 bytes): the output node, or the list of them.
+
+    >>> loads('{"format": "rop-graph", "version": 1, "outputs": [0], "nodes": [{"op": "x"}]}')
+    Traceback (most recent call last):
+    graph.io.GraphFileError: node 0: unknown op 'x'
+    """
+    doc = _parse(text, max_bytes)
+    _check_header(doc, max_nodes)
+    reader = _Reader(doc.get("allow_nonfinite", False), max_entries)
+    for i, entry in enumerate(doc["nodes"]):
+        try:
+            reader.add(entry)
+        except GraphFileError as error:
+            raise GraphFileError(f"node {i}: {error}") from None
+    return _outputs(doc, reader.nodes)
+
+
+def _parse(text, max_bytes):
+    if isinstance(text, (bytes, bytearray)):
+        if len(text) > max_bytes:
+            raise GraphFileError(f"file: more than {max_bytes} bytes (the max_bytes limit)")
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise GraphFileError(f"file: not UTF-8 text: {error}") from None
+    if not isinstance(text, str):
+        raise GraphFileError(f"file: expected str or bytes, got {type(text).__name__}")
+    if len(text) > max_bytes:
+        raise GraphFileError(f"file: more than {max_bytes} characters (the max_bytes limit)")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
+        raise GraphFileError(f"file: not valid JSON: {error}") from None
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not JSON; non-finite floats are written as {{\"float\": ...}}")
+
+
+def _check_header(doc, max_nodes):
+    if not isinstance(doc, dict):
+        raise GraphFileError("file: expected a JSON object at the top level")
+    if doc.get("format") != FORMAT:
+        raise GraphFileError(f"file: \"format\" is {_short(doc.get('format'))}, not {FORMAT!r}")
+    version = doc.get("version")
+    if type(version) is not int or version != VERSION:
+        raise GraphFileError(f"file: unsupported format version {_short(version)} "
+                             f"(this reader reads version {VERSION})")
+    _check_fields(doc, {"format", "version", "nodes", "outputs"}, {"single", "allow_nonfinite"},
+                  "file: ")
+    for key in ("single", "allow_nonfinite"):
+        if not isinstance(doc.get(key, False), bool):
+            raise GraphFileError(f"file: {key!r} must be true or false")
+    if not isinstance(doc["nodes"], list):
+        raise GraphFileError("file: \"nodes\" must be a list")
+    if len(doc["nodes"]) > max_nodes:
+        raise GraphFileError(f"file: {len(doc['nodes'])} nodes, over the limit of {max_nodes} "
+                             f"(max_nodes)")
+
+
+def _outputs(doc, nodes):
+    indices = doc["outputs"]
+    if not isinstance(indices, list) or not all(_is_index(j, len(nodes)) for j in indices):
+        raise GraphFileError(f"outputs: must be a list of node indices below {len(nodes)}, "
+                             f"got {_short(indices)}")
+    outputs = [nodes[j] for j in indices]
+    if doc.get("single", False):
+        if len(outputs) != 1:
+            raise GraphFileError(f"outputs: a single output is marked, but {len(outputs)} given")
+        return outputs[0]
+    return outputs
+
+
+class _Reader:
+    """Rebuilds nodes one entry at a time, each checked against the nodes before it."""
+
+    def __init__(self, allow_nonfinite, max_entries):
+        self.nodes = []
+        self.allow_nonfinite = allow_nonfinite
+        self.max_entries = max_entries
+        self.const_entries = 0
+
+    def add(self, entry):
+        if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
+            raise GraphFileError("expected an object with an \"op\" name")
+        name = entry["op"]
+        if name == "var":
+            _check_fields(entry, {"op", "name", "shape", "dtype"})
+            node = _var(entry["name"], self.shape(entry["shape"]), _dtype(entry["dtype"]))
+        elif name == "const":
+            _check_fields(entry, {"op", "shape", "dtype"}, {"data", "base64"})
+            node = self.const(entry, self.shape(entry["shape"]), _dtype(entry["dtype"]))
+        else:
+            node = self.apply(name, entry)
+        self.nodes.append(node)
+
+    def shape(self, value):
+        if not (isinstance(value, list) and len(value) <= MAX_NDIM
+                and all(type(d) is int and d >= 0 for d in value)):
+            raise GraphFileError(f"shape must be a list of at most {MAX_NDIM} non-negative "
+                                 f"ints, got {_short(value)}")
+        if math.prod(value) > self.max_entries:
+            raise GraphFileError(f"shape {tuple(value)} has {math.prod(value)} entries, over "
+                                 f"the limit of {self.max_entries} (max_entries)")
+        return tuple(value)
+
+    def const(self, entry, shape, dtype):
+        self.const_entries += math.prod(shape)
+        if self.const_entries > self.max_entries:
+            raise GraphFileError(f"the constants hold more than {self.max_entries} entries "
+                                 f"in total (max_entries)")
+        if ("data" in entry) == ("base64" in entry):
+            raise GraphFileError("a constant needs exactly one of \"data\" and \"base64\"")
+        if "data" in entry:
+            array = _decode_lists(entry["data"], shape, dtype)
+        else:
+            array = _decode_base64(entry["base64"], shape, dtype)
+        if not self.allow_nonfinite and not np.all(np.isfinite(array)):
+            raise GraphFileError("a constant holds NaN or Inf values, but the file does not "
+                                 "set \"allow_nonfinite\": true")
+        return const(array, dtype)  # dtype given: const() turns bool arrays into floats
+
+    def apply(self, name, entry):
+        op = REGISTRY.get(name)
+        if op is None:
+            raise GraphFileError(f"unknown op {_short(name)}")
+        _check_fields(entry, {"op", "inputs", "params", "shape", "dtype"})
+        shape, dtype = self.shape(entry["shape"]), _dtype(entry["dtype"])
+        inputs = self.inputs(op, entry["inputs"])
+        node = _rebuild(op, inputs, _decode_params(entry["params"]))
+        if node.shape != shape or node.dtype != dtype:
+            raise GraphFileError(f"recorded as {shape} {dtype}, but {name} of "
+                                 f"{', '.join(x.label() for x in inputs)} gives "
+                                 f"{node.shape} {node.dtype}")
+        return node
+
+    def inputs(self, op, indices):
+        count = len(self.nodes)
+        if not isinstance(indices, list) or not all(type(j) is int for j in indices):
+            raise GraphFileError(f"inputs must be a list of node indices, got {_short(indices)}")
+        if op.arity is None and not indices:
+            raise GraphFileError(f"{op.name} needs at least one input")
+        if op.arity is not None and len(indices) != op.arity:
+            raise GraphFileError(f"{op.name} takes {op.arity} input(s), got {len(indices)}")
+        for j in indices:
+            if not _is_index(j, count):  # only earlier nodes: the graph cannot have a cycle
+                raise GraphFileError(f"input {j} is not an earlier node (0 to {count - 1})")
+        inputs = [self.nodes[j] for j in indices]
+        for i in op.const_inputs:
+            if not inputs[i].is_const:
+                raise GraphFileError(f"{op.name}: input {i} must be a constant")
+        return inputs
+
+
+def _rebuild(op, inputs, params):
+    """``op.make`` of the inputs, after checking that the params are already normalized:
+    save writes the params the API produced, so anything else was not written by save."""
+    if op.normalize is None and params:
+        raise GraphFileError(f"{op.name} takes no params, got {_short(params)}")
+    if op.normalize is not None:
+        normal = _run(op, op.normalize, *(x.shape for x in inputs), **params)
+        if _run(op, _canonical, normal) != _canonical(params):
+            raise GraphFileError(f"{op.name} params {_short(params)} are not in normal form "
+                                 f"(expected {_short(normal)})")
+    return _run(op, op.make, inputs, params)
+
+
+def _run(op, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, where the function is (or calls) the op's own code."""
+    try:
+        return function(*args, **kwargs)
+    # the op's code is not ours: whatever it raises means that the params or operand shapes
+    # do not fit the op
+    except Exception as error:
+        raise GraphFileError(f"invalid {op.name} node: {type(error).__name__}: {error}") from None
+
+
+def _canonical(params) -> str:
+    # JSON text tells true from 1 from 1.0, which == does not
+    return json.dumps({k: _encode_param(v) for k, v in params.items()}, sort_keys=True)
+
+
+def _decode_params(value):
+    if not isinstance(value, dict):
+        raise GraphFileError(f"params must be an object, got {_short(value)}")
+    return {key: _decode_param(key, v, 0) for key, v in value.items()}
+
+
+def _decode_param(key, value, depth):
+    """The inverse of :func:`_encode_param`; ``key`` names the param in errors."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list) and depth < PARAM_DEPTH:
+        return tuple(_decode_param(key, v, depth + 1) for v in value)
+    if isinstance(value, dict) and len(value) == 1:
+        (tag, inner), = value.items()
+        if tag == "float" and isinstance(inner, str) and inner in NONFINITE:
+            return NONFINITE[inner]
+        if tag == "slice" and isinstance(inner, list) and len(inner) == 3 and \
+                all(v is None or type(v) is int for v in inner):
+            return slice(*inner)
+    raise GraphFileError(f"param {key!r}: unsupported value {_short(value)}")
+
+
+def _var(name, shape, dtype):
+    if not isinstance(name, str) or not name:
+        raise GraphFileError(f"a variable needs a non-empty string name, got {_short(name)}")
+    return var(name, shape, dtype)
+
+
+def _decode_lists(data, shape, dtype):
+    """An array from nested lists, checked level by level against the shape (no recursion)."""
+    level = [data]
+    for depth, size in enumerate(shape):
+        if not all(isinstance(x, list) and len(x) == size for x in level):
+            raise GraphFileError(f"data does not match shape {shape} at depth {depth}")
+        level = [y for x in level for y in x]
+    kind = bool if dtype.kind == "b" else float  # save writes floats as floats, never ints
+    if not all(type(x) is kind for x in level):
+        raise GraphFileError(f"data entries of a {dtype} constant must be {kind.__name__}s")
+    exact = np.array(level, dtype=bool if kind is bool else np.float64)
+    with np.errstate(over="ignore"):
+        array = exact.astype(dtype)
+    if not np.array_equal(array, exact):
+        raise GraphFileError(f"data holds values that are not exactly {dtype} numbers")
+    return array.reshape(shape)
+
+
+def _decode_base64(text, shape, dtype):
+    """An array from the base64 of its little-endian bytes in C order."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (TypeError, ValueError, binascii.Error) as error:
+        raise GraphFileError(f"base64: {error}") from None
+    needed = math.prod(shape) * dtype.itemsize
+    if len(raw) != needed:
+        raise GraphFileError(f"base64 data has {len(raw)} bytes where a {dtype} array of "
+                             f"shape {shape} has {needed}")
+    if dtype.kind == "b" and raw.translate(None, b"\0\1"):
+        raise GraphFileError("base64 data of a bool constant has bytes other than 0 and 1")
+    return np.frombuffer(raw, dtype.newbyteorder("<")).reshape(shape).astype(dtype)
+
+
+def _dtype(name):
+    if not isinstance(name, str) or name not in DTYPES:
+        raise GraphFileError(f"dtype must be one of {', '.join(DTYPES)}, got {_short(name)}")
+    return DTYPES[name]
+
+
+def _check_fields(entry, required, optional=(), where=""):
+    missing = sorted(required - entry.keys())
+    unknown = sorted(entry.keys() - required - set(optional))
+    if missing:
+        raise GraphFileError(f"{where}missing field(s) {', '.join(missing)}")
+    if unknown:
+        raise GraphFileError(f"{where}unknown field(s) {', '.join(map(_short, unknown))}")
+
+
+def _is_index(j, count) -> bool:
+    return type(j) is int and 0 <= j < count
+
+
+def _short(value) -> str:
+    """A repr cut to a few dozen characters: file contents may be huge."""
+    return reprlib.repr(value)
