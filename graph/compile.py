@@ -33,8 +33,9 @@ class Program:
 
     def __init__(self, outputs: list[Node]):
         self.outputs = list(outputs)
-        self.variables = variables(self.outputs)
+        variables(self.outputs)  # refuses two variables with one name before any rewrite
         self.rewritten = optimize(self.outputs)
+        self.variables = variables(self.rewritten)  # those the rewritten graph still reads
         self.nodes = topo_order(self.rewritten)
         self.source, self._run = _generate(self.nodes, self.variables, self.rewritten)
 

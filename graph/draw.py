@@ -261,7 +261,8 @@ def to_latex(node) -> str:
     if big is not None:
         raise ValueError(f"to_latex: {big!r} has {big.size} entries, more than "
                          f"{MAX_LATEX_ENTRIES}; draw the graph with to_dot instead")
-    # the graph unrolled bounds sympy's work; the expression is then measured as printed
+    # refuse before sympy runs when the graph, unrolled, is already too big; then measure
+    # what sympy built (a matmul entry, say, is a sum over a whole row and column)
     _check_printable(_unrolled_size([node], lambda n: n.inputs))
     expr = to_sympy(node)
     if isinstance(expr, sympy.MatrixBase):

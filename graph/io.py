@@ -299,17 +299,18 @@ def _rebuild(op, inputs, params):
     if op.normalize is None and params:
         raise GraphFileError(f"{op.name} takes no params, got {_short(params)}")
     if op.normalize is not None:
-        normal = _run(op, op.normalize, *(x.shape for x in inputs), **params)
-        if _run(op, _canonical, normal) != _canonical(params):
+        normal = _run(op, op.normalize, [x.shape for x in inputs], params)
+        if _run(op, _canonical, [normal]) != _canonical(params):
             raise GraphFileError(f"{op.name} params {_short(params)} are not in normal form "
                                  f"(expected {_short(normal)})")
-    return _run(op, op.make, inputs, params)
+    return _run(op, op.make, [inputs, params])
 
 
-def _run(op, function, *args, **kwargs):
-    """``function(*args, **kwargs)``, where the function is (or calls) the op's own code."""
+def _run(op, function, args, kwargs=None):
+    """``function(*args, **kwargs)``, where the function is (or calls) the op's own code.
+    (The file's params are passed as a dict: as keywords, they could clash with ours.)"""
     try:
-        return function(*args, **kwargs)
+        return function(*args, **(kwargs or {}))
     # the op's code is not ours: whatever it raises means that the params or operand shapes
     # do not fit the op
     except Exception as error:

@@ -28,7 +28,7 @@ from .fusion import fuse
 from .tearing import tear
 
 KINK_TOL = 1e-8  # relative distance to a kink below which a slope or branch is refused
-TEAR_LIMIT = 4096  # most probes (propagations of the loop) a tear may take
+TEAR_LIMIT = 1024  # most probes (copies of the loop's graph) a tear may take
 
 
 class Solver:

@@ -115,13 +115,14 @@ def _loss_and_gradient(f, targets, point):
     last = {}
 
     def at(x):
-        # scipy calls fun and jac separately at each point; NaNs equal: a NaN point repeats
+        # scipy calls fun and jac separately at each point; NaNs equal: a NaN point repeats.
+        # x is copied: a minimizer may update its iterate in place
         if "x" not in last or not np.array_equal(last["x"], x, equal_nan=True):
             values = program({**point, **_unpack(x, targets)})
             last.update(x=np.array(x, dtype=float), f=float(values[0]), g=_pack(values[1:]))
         return last
 
-    # a copy of the gradient: scipy may update what it is given in place
+    # the gradient is handed out as a copy: nothing the minimizer does to it reaches the cache
     return (lambda x: at(x)["f"]), (lambda x: at(x)["g"].copy())
 
 
@@ -168,7 +169,8 @@ def _point(f, targets, feed, caller):
     if missing:
         raise FeedError(f"{caller}: no value fed for variable(s) {', '.join(missing)} "
                         f"(feed has: {', '.join(map(str, by_name)) or 'nothing'})")
-    return {v.name: x for v, x in zip(needed, resolve_feed(needed, by_name))}
+    # copies: the operator stays at this point if the caller updates the arrays in place
+    return {v.name: x.copy() for v, x in zip(needed, resolve_feed(needed, by_name))}
 
 
 def _directions(f, targets):

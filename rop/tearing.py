@@ -49,6 +49,8 @@ def tear(solver):
                 break
     if best is None:
         best = _greedy(solver)
+    if best is None:  # last resort: every unknown source torn, one probe per entry
+        best = _attempt(solver, [s for s in solver.sources if s not in solver.values])
     if best is None:
         raise NotInvertibleError(solver.stall_message() + "\nand no tear of the loop within "
                                  f"{MAX_TEARS} torn nodes leaves an affine system to solve")
@@ -71,8 +73,9 @@ def _size(trial):
 
 
 def _candidates(solver):
-    """Unknown operands of stalled equations, and unknown nodes the unknown forks at."""
-    found = {}
+    """Unknown operands of stalled equations, unknown nodes the unknown forks at, and the
+    unknown sources themselves (a bias is often the cheapest tear)."""
+    found = dict.fromkeys(s for s in solver.sources if s not in solver.values)
     for node in solver.order:
         if node in solver.assigned and node not in solver.consumed and node.inputs:
             found.update(dict.fromkeys(solver.unknown_inputs(node)))
@@ -99,8 +102,8 @@ def _attempt(solver, nodes):
     leftover = trial.residuals()
     moving = depends_on(leftover, list(torn))
     residuals = [r for r in leftover if r in moving]
-    if sum(r.size for r in residuals) != sum(t.size for t in torn):
-        return None
+    if sum(r.size for r in residuals) < sum(t.size for t in torn):
+        return None  # fewer equations than torn unknowns: the tear does not determine them
     if not all(_affine(r, torn) for r in residuals):
         return None
     result = Trial(trial, tears, residuals)
@@ -112,25 +115,37 @@ def _attempt(solver, nodes):
 
 
 def _greedy(solver):
-    """Several tears, added one by one where each unblocks the most; solved densely."""
-    chosen = []
-    current = solver
+    """Several tears: add the one that unblocks most until propagation completes, then drop
+    the tears that turned out redundant (largest first); solved densely."""
+    chosen, current = [], solver
     for _ in range(MAX_TEARS):
         options = []
         for candidate in _candidates(current):
             probe = current.copy()
             probe.assigned[candidate] = var(f"probe{id(candidate)}", candidate.shape)
-            probe.propagate()
-            options.append((-len(probe.values), candidate.size, candidate, probe))
+            complete = probe.propagate()
+            options.append((not complete, -len(probe.values), candidate.size, candidate, probe))
         if not options:
             return None
-        options.sort(key=lambda o: o[:2])
-        chosen.append(options[0][2])
-        trial = _attempt(solver, chosen)
-        if trial is not None:
-            return trial
-        current = options[0][3]
-    return None
+        options.sort(key=lambda o: o[:3])
+        chosen.append(options[0][3])
+        if not options[0][0]:
+            break
+        current = options[0][4]
+    else:
+        return None
+    for node in sorted(chosen, key=lambda n: -n.size):
+        fewer = [n for n in chosen if n is not node]
+        if fewer and _completes(solver, fewer):
+            chosen = fewer
+    return _attempt(solver, chosen)
+
+
+def _completes(solver, nodes):
+    trial = solver.copy()
+    for node in nodes:
+        trial.assigned[node] = var(f"probe{id(node)}", node.shape)
+    return trial.propagate()
 
 
 def _affine(residual, torn) -> bool:
@@ -216,7 +231,10 @@ def _solve_residuals(trial) -> dict:
         parts = np.split(e, np.cumsum(sizes)[:-1])
         probe = {t: const(p.reshape(t.shape)) for t, p in zip(tears, parts)}
         columns.append(ops.reshape(substitute(flat, probe) - r0, shape=(flat.size, 1)))
-    matrix = ops.concatenate(columns, axis=1)
+    matrix = ops.full_rank(ops.concatenate(columns, axis=1), need="columns",
+                           context="the torn loop's dense system")
+    if matrix.shape[0] > matrix.shape[1]:  # more equations than unknowns, all consistent
+        matrix, r0 = matrix.T @ matrix, matrix.T @ r0
     solution = -ops.solve(matrix, r0, context="the torn loop's dense system")
     values, start = {}, 0
     for t in tears:

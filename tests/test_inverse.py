@@ -265,3 +265,39 @@ def test_newton_step_solves_a_quadratic_in_one_step():
     f = 0.5 * (x @ (G.const(A) @ x)) - G.const(b) @ x
     step = rop.newton_step(f, x, {"x": np.zeros(4)})
     np.testing.assert_allclose(step.x, np.linalg.solve(A, b), rtol=1e-12)
+
+
+def test_weights_and_bias_together():
+    X, y = G.const(RNG.normal(size=(4, 2))), G.const(RNG.normal(size=(4,)))
+    w, b = G.var("w", (2,)), G.var("b", ())
+    f = 0.5 * G.sum((X @ w + b - y) ** 2)
+    check(f, [w, b], {"w": np.zeros(2), "b": 0.0}, [np.ones(2), np.array(1.0)],
+          note="tore the loop")
+
+
+def test_mlp_with_biases_full_hessian():
+    from rop.models import feed_of, flat, mlp, mlp_layers, mlp_values
+
+    rng = np.random.default_rng(5)
+    layers = mlp_layers([3, 4, 2])
+    loss = 0.5 * G.sum((mlp(G.const(rng.normal(size=(5, 3))), layers)
+                        - G.const(rng.normal(size=(5, 2)))) ** 2)
+    params = flat(layers)
+    check(loss, params, feed_of(layers, mlp_values([3, 4, 2], rng)),
+          [rng.normal(size=p.shape) for p in params], note="tore the loop")
+
+
+def test_singular_hessian_found_by_a_tear_is_refused():
+    # leaky-ReLU net with biases and fewer samples than parameters: H has rank 24 of 26
+    from rop.models import feed_of, flat, mlp, mlp_layers, mlp_values
+
+    rng = np.random.default_rng(0)
+    layers = mlp_layers([3, 4, 2])
+    out = mlp(G.const(rng.normal(size=(5, 3))), layers,
+              activation=lambda s: G.leaky_relu(s, alpha=0.1))
+    loss = 0.5 * G.sum((out - G.const(rng.normal(size=(5, 2)))) ** 2)
+    params = flat(layers)
+    feed = feed_of(layers, mlp_values([3, 4, 2], rng))
+    assert np.linalg.matrix_rank(G.evaluate(rop.hessian(loss, params), feed)) < 26
+    with pytest.raises(G.NotInvertibleError, match="rank .* where 26 is needed"):
+        rop.inverse_hvp(loss, params, [np.ones(p.shape) for p in params], feed, method="linear")

@@ -57,8 +57,9 @@ def _merge_factor(c, y, out_shape):
     two, when the merged constant is no bigger than c and the shape is kept."""
     if y.op is neg:
         factor, rest = -c.value, y.inputs[0]
-    elif y.op is mul and y.inputs[0].is_const:
-        factor, rest = c.value * y.inputs[0].value, y.inputs[1]
+    elif y.op is mul and any(i.is_const for i in y.inputs):
+        d, rest = y.inputs if y.inputs[0].is_const else y.inputs[::-1]
+        factor = c.value * d.value
     else:
         return None
     if np.size(factor) > c.size or np.broadcast_shapes(np.shape(factor), rest.shape) != out_shape:

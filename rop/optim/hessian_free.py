@@ -1,0 +1,211 @@
+"""Second-order optimizers: Martens' (2010) Hessian-free method and Newton's method with
+exact inverse-Hessian-vector products, with the Levenberg-Marquardt rule and the Armijo line
+search they share (MATH.md §6)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from graph.errors import GraphError, NotInvertibleError
+
+from ..solve import cg
+from .loop import Optimizer
+
+
+def levenberg_marquardt(damping: float, rho: float, *, decrease: float = 2 / 3,
+                        increase: float = 3 / 2, low: float = 0.25,
+                        high: float = 0.75) -> float:
+    """The next damping λ from the reduction ratio ρ = actual / predicted decrease.
+
+    ρ > ``high``: the quadratic model is trusted, λ ← ``decrease``·λ; ρ < ``low`` (or ρ
+    undefined, NaN): it is not, λ ← ``increase``·λ; otherwise λ stays.
+
+    >>> levenberg_marquardt(1.0, 0.9), levenberg_marquardt(1.0, 0.1)
+    (0.6666666666666666, 1.5)
+    """
+    if rho > high:
+        return decrease * damping
+    if rho >= low:
+        return damping
+    return increase * damping  # rho < low, or NaN: no evidence the model can be trusted
+
+
+def armijo(value, loss: float, slope: float, *, c: float, shrink: float, max_steps: int,
+           first: float | None = None) -> tuple[float, float]:
+    """(t, value(t)) for the first t in 1, shrink, shrink², ... with Armijo's sufficient
+    decrease value(t) <= loss + c·t·slope, where ``value(t)`` is f(θ + t·p), ``loss`` f(θ)
+    and ``slope`` ∇f(θ)·p; ``first`` is value(1) when already known. (0, loss) when
+    ``max_steps`` trials fail. A NaN or infinite value never passes."""
+    slope = min(slope, 0.0)  # along a non-descent direction, still never accept an increase
+    t, trial = 1.0, value(1.0) if first is None else first
+    for _ in range(max_steps):
+        if trial <= loss + c * t * slope:
+            return t, trial
+        t *= shrink
+        trial = value(t)
+    return 0.0, loss
+
+
+class HessianFree(Optimizer):
+    """Martens' Hessian-free optimization: each step minimizes the damped quadratic model
+    M(δ) = f + ∇f·δ + ½ δᵀ(B + λI)δ by preconditioned CG (rop.cg, Martens' φ stopping rule).
+
+    ``B`` is the Gauss-Newton matrix (``curvature="ggn"``, positive semi-definite for a
+    loss convex in the output) or the Hessian (``"hessian"``), on a mini-batch of
+    ``batch_size`` examples rotating through the data (None: all of it); the gradient is on
+    the full data. CG starts from ``warm_start_decay`` × its previous solution; the step is
+    the best of the CG iterates kept at ⌈5·1.3ʲ⌉, walking back from the last while the loss
+    improves (``backtracking``); λ follows levenberg_marquardt with ρ measured against the
+    undamped model; an Armijo line search scales the step. The preconditioner is
+    (diag F + λ)^``preconditioner_exponent``, F = (1/m) Σ_i ∇ℓ_i ∇ℓ_iᵀ the empirical Fisher
+    of the curvature batch. Every default is Martens' (his code measures backtracking and
+    ρ on the curvature batch to save evaluations; here they use the full data).
+
+    >>> import graph as G
+    >>> from rop.optim import Objective, minimize
+    >>> w = G.var("w", (2,))
+    >>> rosenbrock = (1 - w[0]) ** 2 + 100 * (w[1] - w[0] ** 2) ** 2
+    >>> result = minimize(Objective.from_graph(rosenbrock, [w]), [-1.2, 1.0],
+    ...                   HessianFree("hessian"), max_iter=200, target_loss=1e-20)
+    >>> np.round(result.theta, 8), result.reason
+    (array([1., 1.]), 'target loss')
+    """
+
+    def __init__(self, curvature: str = "ggn", damping: float = 1.0, *,
+                 damping_decrease: float = 2 / 3, damping_increase: float = 3 / 2,
+                 rho_low: float = 0.25, rho_high: float = 0.75, cg_max_iter: int = 250,
+                 cg_eps: float = 5e-4, warm_start_decay: float = 0.95,
+                 backtracking: bool = True, line_search_c: float = 1e-2,
+                 line_search_shrink: float = 0.8, line_search_max: int = 60,
+                 preconditioner: bool = True, preconditioner_exponent: float = 0.75,
+                 batch_size: int | None = None):
+        if curvature not in ("ggn", "hessian"):
+            raise ValueError(f"HessianFree: curvature must be 'ggn' or 'hessian', got "
+                             f"{curvature!r}")
+        self.curvature, self.damping = curvature, damping
+        self.damping_decrease, self.damping_increase = damping_decrease, damping_increase
+        self.rho_low, self.rho_high = rho_low, rho_high
+        self.cg_max_iter, self.cg_eps, self.warm_start_decay = cg_max_iter, cg_eps, warm_start_decay
+        self.backtracking = backtracking
+        self.line_search_c, self.line_search_shrink = line_search_c, line_search_shrink
+        self.line_search_max = line_search_max
+        self.preconditioner, self.preconditioner_exponent = preconditioner, preconditioner_exponent
+        self.curvature_batch_size = batch_size
+
+    def init(self, objective, theta) -> dict:
+        if self.curvature == "ggn" and objective.graph()[1] is None:
+            raise GraphError("HessianFree(curvature='ggn') needs the model's output for the "
+                             "Gauss-Newton matrix, and this objective has none (build() "
+                             "returned (loss, None), or it came from Objective.from_graph); "
+                             "use HessianFree(curvature='hessian')")
+        self._damping, self._previous = self.damping, np.zeros(objective.size)
+        self._curvature_batches = objective.batches(self.curvature_batch_size)
+        return super().init(objective, theta)
+
+    def step(self, objective, theta):
+        batch, damping = next(self._curvature_batches), self._damping
+        product = objective.ggn_vp if self.curvature == "ggn" else objective.hvp
+        solution = cg(lambda v: product(theta, v, batch) + damping * v, -self.gradient,
+                      self.warm_start_decay * self._previous,
+                      self._diagonal(objective, theta, batch, damping),
+                      max_iter=self.cg_max_iter, eps=self.cg_eps)
+        self._previous = solution.x
+        index, p, loss_at_p = self._backtrack(objective, theta, solution)
+        # M(p) - f for the undamped model: phi(p) = p^T (B + λI) p / 2 + ∇f·p, less λ|p|^2/2
+        predicted = solution.phi[index] - 0.5 * damping * float(p @ p)
+        rho = (loss_at_p - self.loss) / predicted if predicted < 0 else float("nan")
+        self._damping = levenberg_marquardt(
+            damping, rho, decrease=self.damping_decrease, increase=self.damping_increase,
+            low=self.rho_low, high=self.rho_high)
+        t, _ = armijo(lambda t: objective.value(theta + t * p), self.loss,
+                      float(self.gradient @ p), c=self.line_search_c,
+                      shrink=self.line_search_shrink, max_steps=self.line_search_max,
+                      first=loss_at_p)
+        theta = theta + t * p
+        record = self._evaluate(objective, theta)
+        record.update(damping=damping, rho=rho, cg_iterations=solution.iterations,
+                      cg_stop=solution.stop, cg_iterate=index, step_size=t)
+        return theta, record
+
+    def _diagonal(self, objective, theta, batch, damping):
+        """Martens' preconditioner (diag F + λ)^¾, or None."""
+        if not self.preconditioner:
+            return None
+        if objective.n_examples is None:  # no data: the loss is its one "example"
+            fisher = self.gradient**2
+        else:
+            fisher = (objective.per_example_gradient_squares(theta, batch)
+                      / objective.batch_size(batch))
+        return (fisher + damping) ** self.preconditioner_exponent
+
+    def _backtrack(self, objective, theta, solution):
+        """(i, x_i, f(θ + x_i)) for the best of the kept CG iterates, walking back from the
+        last while the loss improves."""
+        kept = solution.iterates if self.backtracking else solution.iterates[-1:]
+        best_i, best_x = kept[-1]
+        best_loss = objective.value(theta + best_x)
+        for i, x in reversed(kept[:-1]):
+            loss = objective.value(theta + x)
+            if not loss < best_loss:
+                break
+            best_i, best_x, best_loss = i, x, loss
+        return best_i, best_x, best_loss
+
+
+class Newton(Optimizer):
+    """Newton's method θ ← θ − t (H + λI)⁻¹ ∇f on the full data.
+
+    With ``damping`` λ = 0 the step is the exact inverse-Hessian-vector product of
+    :func:`rop.inverse_hvp` (``method``: ``"auto"`` = ``"linear"``, falling back to CG
+    where no exact inversion applies; ``"linear"``, ``"functional"``, or ``"cg"``); with
+    λ > 0 it is CG on (H + λI) to the residual tolerance ``cg_tol``. Where the result is not
+    a descent direction (H not positive definite), the step is −∇f instead. With
+    ``line_search``, t is chosen by backtracking (Armijo); otherwise t = 1. Each record
+    holds the ``method`` used and the ``certificate`` ‖(H + λI)x − ∇f‖ / ‖∇f‖ (one HVP).
+    """
+
+    def __init__(self, damping: float = 0.0, line_search: bool = True, method: str = "auto",
+                 *, cg_tol: float = 1e-12, cg_max_iter: int | None = None,
+                 line_search_c: float = 1e-4, line_search_shrink: float = 0.5,
+                 line_search_max: int = 60):
+        if method not in ("auto", "linear", "functional", "cg"):
+            raise ValueError(f"Newton: method must be auto, linear, functional or cg; got "
+                             f"{method!r}")
+        self.damping, self.line_search, self.method = damping, line_search, method
+        self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
+        self.line_search_c, self.line_search_shrink = line_search_c, line_search_shrink
+        self.line_search_max = line_search_max
+
+    def step(self, objective, theta):
+        x, method = self._solve(objective, theta)
+        misfit = objective.hvp(theta, x) + self.damping * x - self.gradient
+        certificate = float(np.linalg.norm(misfit) / (np.linalg.norm(self.gradient) or 1.0))
+        p = -x
+        if not self.gradient @ p < 0:  # H (+ λI) is not positive definite here
+            p, method = -self.gradient, method + "; not a descent direction: -gradient"
+        t = 1.0
+        if self.line_search:
+            t, _ = armijo(lambda t: objective.value(theta + t * p), self.loss,
+                          float(self.gradient @ p), c=self.line_search_c,
+                          shrink=self.line_search_shrink, max_steps=self.line_search_max)
+        theta = theta + t * p
+        record = self._evaluate(objective, theta)
+        record.update(method=method, certificate=certificate, step_size=t)
+        return theta, record
+
+    def _solve(self, objective, theta):
+        """(x, how) with (H + λI) x = ∇f."""
+        if self.damping == 0 and self.method != "cg":
+            exact = "linear" if self.method == "auto" else self.method
+            try:
+                return objective.inverse_hvp(theta, self.gradient, method=exact), exact
+            except NotInvertibleError as reason:
+                if self.method != "auto":
+                    raise
+                why = f"cg (no exact inverse: {str(reason).splitlines()[0]})"
+        else:
+            why = "cg"
+        solution = cg(lambda v: objective.hvp(theta, v) + self.damping * v, self.gradient,
+                      tol=self.cg_tol, eps=0.0, max_iter=self.cg_max_iter or 10 * objective.size,
+                      stop_on_negative_curvature=False)
+        return solution.x, f"{why}, {solution.iterations} iterations"

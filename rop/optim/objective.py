@@ -1,0 +1,231 @@
+"""Objective: a loss over a flat parameter vector, owning its compiled programs (value,
+gradient, Hessian- and Gauss-Newton-vector products, inverse HVPs) and counting their cost."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+
+from graph.compile import compile as compile_program
+from graph.errors import GraphError, ShapeError
+from graph.evaluate import variables
+from graph.op import var
+
+from ..backprop import grad
+from ..hessian import ggn_vp, hvp
+from ..inverse import fresh_names
+from ..newton import inverse_hvp
+
+# What one call costs, in gradient-equivalents on the full data (a gradient = 1). Backprop
+# is about three forward passes' work, so a loss alone is 1/3; an HVP (forward-over-reverse)
+# or a Gauss-Newton product (R-forward, then backprop) about twice a gradient. An inverse HVP
+# is charged like one HVP: a lower bound, since each probe of a torn loop adds another pass.
+# A call on a mini-batch of m out of N examples costs m/N of these.
+COST = {"value": 1 / 3, "output": 1 / 3, "gradient": 1.0, "hvp": 2.0, "ggn_vp": 2.0,
+        "inverse_hvp": 2.0}
+
+
+class Objective:
+    """The mean loss f(θ) = (1/m) Σ_i ℓ_i(θ) of a model over data, θ the flat parameters.
+
+    θ is the concatenation of the raveled parameter arrays, in the order of ``params``.
+    ``build(batch_size)`` returns ``(loss, output)`` nodes: the loss is the mean over a
+    batch of ``batch_size`` examples that enter as variables named like the keys of
+    ``data`` (arrays with a leading batch axis); ``output`` (or None) is the node the
+    Gauss-Newton matrix is taken through. Graphs are built and compiled lazily, once per
+    batch size; ``batch`` arguments are index arrays into the data (None: all of it).
+
+    ``cost`` accumulates gradient-equivalents (see ``COST``), ``counts`` the calls by kind.
+
+    >>> import graph as G
+    >>> w = G.var("w", (1,))
+    >>> def build(m):
+    ...     x, y = G.var("x", (m, 1)), G.var("y", (m,))
+    ...     z = G.reshape(x @ w, shape=(m,))
+    ...     return G.mean((z - y) ** 2), z
+    >>> objective = Objective(build, [w], {"x": [[1.0], [2.0]], "y": [2.0, 4.0]})
+    >>> objective.value(np.array([1.0])), objective.gradient(np.array([1.0]))
+    (2.5, array([-5.]))
+    >>> objective.ggn_vp(np.array([1.0]), np.array([1.0])), round(objective.cost, 4)
+    (array([5.]), 3.3333)
+    """
+
+    def __init__(self, build, params, data: dict | None = None):
+        self.build = build
+        self.params = list(params)
+        self.data = {name: np.asarray(x, dtype=float) for name, x in (data or {}).items()}
+        lengths = {name: len(x) for name, x in self.data.items()}
+        if len(set(lengths.values())) > 1:
+            raise ShapeError(f"Objective: the data arrays differ in length along the batch "
+                             f"axis: {lengths}")
+        clash = set(self.data) & {p.name for p in self.params}
+        if clash:
+            raise ValueError(f"Objective: {sorted(clash)} named both a parameter and data")
+        self.n_examples = next(iter(lengths.values()), None)
+        self.size = sum(p.size for p in self.params)
+        self._offsets = np.cumsum([p.size for p in self.params])[:-1]
+        self.cost = 0.0
+        self.counts = Counter()
+        self._graphs, self._programs = {}, {}
+
+    @classmethod
+    def from_graph(cls, loss, params) -> Objective:
+        """An objective without data (e.g. Rosenbrock's function): no batches, no output,
+        so only ``hvp`` gives curvature."""
+        return cls(lambda batch_size: (loss, None), params)
+
+    # parameters
+
+    def flatten(self, arrays) -> np.ndarray:
+        """θ from a dict {name: array} or a list of arrays in the order of ``params``."""
+        if isinstance(arrays, dict):
+            arrays = [arrays[p.name] for p in self.params]
+        return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+
+    def unflatten(self, theta) -> dict:
+        """{parameter name: array of its shape} from θ."""
+        parts = np.split(np.asarray(theta, dtype=float), self._offsets)
+        return {p.name: part.reshape(p.shape) for p, part in zip(self.params, parts)}
+
+    def feed(self, theta, batch=None) -> dict:
+        """The parameters from θ and the examples of ``batch``, by variable name."""
+        examples = {name: x if batch is None else x[batch] for name, x in self.data.items()}
+        return {**self.unflatten(theta), **examples}
+
+    def batch_size(self, batch=None) -> int | None:
+        """The number of examples in ``batch`` (None for an objective without data)."""
+        return self.n_examples if batch is None else len(batch)
+
+    def batches(self, batch_size: int | None = None):
+        """Mini-batches of ``batch_size`` consecutive examples rotating through the data in
+        order, wrapping around, forever; None (or data no larger) yields None forever."""
+        if batch_size is None or self.n_examples is None or batch_size >= self.n_examples:
+            return itertools.repeat(None)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        return (np.arange(start, start + batch_size) % self.n_examples
+                for start in itertools.count(0, batch_size))
+
+    # evaluations
+
+    def value(self, theta, batch=None) -> float:
+        """f(θ) on ``batch``."""
+        return float(self._run("value", theta, batch)[0])
+
+    def value_and_gradient(self, theta, batch=None) -> tuple[float, np.ndarray]:
+        """(f(θ), ∇f(θ)) on ``batch``, from one backprop pass."""
+        loss, *gradients = self._run("gradient", theta, batch)
+        return float(loss), self._flat(gradients)
+
+    def gradient(self, theta, batch=None) -> np.ndarray:
+        """∇f(θ) on ``batch``."""
+        return self.value_and_gradient(theta, batch)[1]
+
+    def output(self, theta, batch=None) -> np.ndarray:
+        """The model's output (e.g. its predictions) on ``batch``."""
+        return self._run("output", theta, batch)[0]
+
+    def hvp(self, theta, v, batch=None) -> np.ndarray:
+        """H v, H = ∇²f(θ) on ``batch``, exactly (Pearlmutter: the R-operator of ∇f)."""
+        return self._flat(self._run("hvp", theta, batch, v))
+
+    def ggn_vp(self, theta, v, batch=None) -> np.ndarray:
+        """G v, G = Jᵀ (∂²f/∂z²) J the Gauss-Newton matrix through the output z."""
+        return self._flat(self._run("ggn_vp", theta, batch, v))
+
+    def inverse_hvp(self, theta, v, batch=None, method: str = "linear") -> np.ndarray:
+        """H⁻¹ v by an exact graph method of :func:`rop.inverse_hvp` (``linear`` or
+        ``functional``). Raises NotInvertibleError where no exact inverse applies; a
+        failure to build is remembered, so the graph is not rebuilt on every call."""
+        return self._flat(self._run(("inverse_hvp", method), theta, batch, v))
+
+    def per_example_gradient_squares(self, theta, batch=None) -> np.ndarray:
+        """Σ_i ∇ℓ_i(θ)², elementwise over the examples of ``batch``: m times the diagonal
+        of the empirical Fisher matrix (1/m) Σ_i ∇ℓ_i ∇ℓ_iᵀ.
+
+        Cost: one batch-size-1 gradient per example, so m/N gradient-equivalents, but m
+        interpreter passes rather than one: the engine has no per-example gradient op.
+        Without data the loss is its only "example" and this is ∇f(θ)².
+        """
+        if self.n_examples is None:
+            return self.gradient(theta) ** 2
+        indices = range(self.n_examples) if batch is None else batch
+        total = np.zeros(self.size)
+        for i in indices:
+            total += self.gradient(theta, np.array([i])) ** 2
+        return total
+
+    # graphs and programs, built once per batch size
+
+    def graph(self, batch=None):
+        """The (loss, output) nodes for the size of ``batch``, built on first use."""
+        return self._graph_of_size(self.batch_size(batch))
+
+    def _graph_of_size(self, size):
+        if size not in self._graphs:
+            loss, output = self.build(size)
+            missing = [p.name for p in self.params if p not in variables([loss])]
+            if missing:
+                raise GraphError(f"Objective: the loss does not depend on parameter(s) "
+                                 f"{', '.join(missing)}; build() must use the variables "
+                                 f"passed as params")
+            self._graphs[size] = (loss, output)
+        return self._graphs[size]
+
+    def _run(self, kind, theta, batch, direction=None):
+        program, directions = self._program(kind, self.batch_size(batch))
+        feed = self.feed(theta, batch)
+        if direction is not None:
+            parts = np.split(np.asarray(direction, dtype=float), self._offsets)
+            feed.update({d.name: x.reshape(d.shape) for d, x in zip(directions, parts)})
+        name = kind if isinstance(kind, str) else kind[0]
+        self.counts[name] += 1
+        self.cost += COST[name] * (self.batch_size(batch) or 1) / (self.n_examples or 1)
+        # Non-finite values are the callers' business (line searches reject them, minimize
+        # raises NonFiniteError), so numpy's overflow warnings would only be noise.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return program(feed)
+
+    def _program(self, kind, size):
+        key = (kind, size)
+        if key not in self._programs:
+            try:
+                self._programs[key] = self._compile(kind, size)
+            except GraphError as error:
+                self._programs[key] = error
+        entry = self._programs[key]
+        if isinstance(entry, GraphError):
+            raise entry
+        return entry
+
+    def _compile(self, kind, size):
+        loss, output = self._graph_of_size(size)
+        names = fresh_names([loss], "direction", len(self.params))
+        directions = [var(n, p.shape) for n, p in zip(names, self.params)]
+        if kind == "value":
+            nodes = [loss]
+        elif kind == "gradient":
+            nodes = [loss, *grad(loss, self.params)]
+        elif kind == "output":
+            nodes = [self._require_output(output, "output()")]
+        elif kind == "hvp":
+            nodes = hvp(loss, self.params, directions)
+        elif kind == "ggn_vp":
+            nodes = ggn_vp(loss, self._require_output(output, "ggn_vp()"), self.params,
+                           directions)
+        else:
+            nodes = inverse_hvp(loss, self.params, directions, method=kind[1])
+        return compile_program(nodes), directions
+
+    @staticmethod
+    def _require_output(output, what):
+        if output is None:
+            raise GraphError(f"Objective.{what} needs the model's output, but build() "
+                             f"returned (loss, None) (or the objective came from from_graph); "
+                             f"return (loss, output), or use curvature='hessian'")
+        return output
+
+    def _flat(self, arrays):
+        return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
