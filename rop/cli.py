@@ -1,0 +1,141 @@
+"""The ``rop`` command line: demo, check-op, draw, info. Errors are one line, not a traceback.
+
+    rop demo                         the main demo (exact HVP, exact inverse HVP, HF vs GD)
+    rop check-op MODULE:NAME         prove a user's op against sympy (exit status 0 or 1)
+    rop draw FILE.json [--grad VAR] [--hvp VAR] -o OUT.svg
+    rop info FILE.json               ops, shapes, sizes of a saved graph
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections import Counter
+
+import graph as G
+from graph.errors import GraphError
+
+
+def _demo(args):
+    from .demo import main
+
+    main(plot=not args.no_plot)
+    return 0
+
+
+def _check_op(args):
+    from .verify import check_op
+
+    module_name, _, attribute = args.target.partition(":")
+    if not attribute:
+        raise ValueError(f"expected MODULE:NAME (e.g. mypackage.ops:softsign), got {args.target!r}")
+    sys.path.insert(0, ".")  # the user's own modules, next to where they run the command
+    op = getattr(importlib.import_module(module_name), attribute, None)
+    if not isinstance(op, G.Op):
+        raise ValueError(f"{args.target} is not a graph op (got {type(op).__name__}); define "
+                         f"it with graph.define_op or graph.elementwise_op")
+    try:
+        report = check_op(op)
+    except G.RuleCheckError as failure:
+        print(f"FAILED check_op({op.name}):\n{failure}")
+        return 1
+    print(report)
+    print(f"OK: every rule of {op.name!r} agrees with sympy")
+    return 0
+
+
+def _load(path):
+    from graph.io import load
+
+    loaded = load(path)
+    return loaded if isinstance(loaded, list) else [loaded]
+
+
+def _variable(nodes, name):
+    found = {v.name: v for v in G.variables(nodes)}
+    if name not in found:
+        raise ValueError(f"no variable named {name!r} in the graph (it has: "
+                         f"{', '.join(found) or 'none'})")
+    return found[name]
+
+
+def _draw(args):
+    from . import grad, hvp
+
+    nodes = _load(args.file)
+    original = list(nodes)
+    scalar = nodes[0]
+    if (args.grad or args.hvp) and scalar.shape != ():
+        raise ValueError(f"--grad/--hvp need a scalar output; the first output has shape "
+                         f"{scalar.shape}")
+    if args.grad:
+        nodes = [grad(scalar, _variable(original, args.grad))]
+    if args.hvp:
+        wrt = _variable(original, args.hvp)
+        nodes = [hvp(scalar, wrt, G.var(f"v_{wrt.name}", wrt.shape))]
+    highlight = original if (args.grad or args.hvp) else None
+    path = G.draw(nodes, args.output, highlight=highlight, max_nodes=args.max_nodes)
+    print(f"wrote {path}")
+    return 0
+
+
+def _info(args):
+    nodes = _load(args.file)
+    order = G.topo_order(nodes)
+    ops = Counter(n.op.name for n in order if n.inputs)
+    variables = [n for n in order if n.is_var]
+    constants = [n for n in order if n.is_const]
+    print(f"{args.file}: {len(order)} nodes, {len(nodes)} output(s)")
+    for i, out in enumerate(nodes):
+        print(f"  output {i}: {out.op.name} {out.shape} {out.dtype}")
+    print(f"  variables ({sum(v.size for v in variables)} entries):")
+    for v in variables:
+        print(f"    {v.name}: {v.shape} {v.dtype}")
+    print(f"  constants: {len(constants)} ({sum(c.value.nbytes for c in constants)} bytes)")
+    print("  ops: " + ", ".join(f"{name} x{count}" for name, count in ops.most_common()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="rop", description="Exact derivatives of computational graphs: demo and tools.")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser("demo", help="run the main demo (under a minute)",
+                               description="An MLP's exact HVP against finite differences, its "
+                               "exact inverse HVP against a dense solve, Hessian-free against "
+                               "gradient descent.")
+    demo.add_argument("--no-plot", action="store_true", help="do not write rop_demo.png")
+    demo.set_defaults(run=_demo)
+    check = commands.add_parser("check-op", help="prove an op's rules against sympy",
+                                description="Import MODULE and check the op NAME defined in it "
+                                "with rop.check_op; exit status 0 if every rule holds, 1 if not.")
+    check.add_argument("target", metavar="MODULE:NAME")
+    check.set_defaults(run=_check_op)
+    draw = commands.add_parser("draw", help="draw a saved graph (SVG or PNG)",
+                               description="Draw the graph in FILE.json (see docs/file_format.md), "
+                               "or its gradient or HVP graph with the shared nodes highlighted.")
+    draw.add_argument("file", metavar="FILE.json")
+    draw.add_argument("--grad", metavar="VAR", help="draw the gradient with respect to VAR")
+    draw.add_argument("--hvp", metavar="VAR", help="draw the HVP graph with respect to VAR")
+    draw.add_argument("-o", "--output", required=True, metavar="OUT.svg")
+    draw.add_argument("--max-nodes", type=int, default=200, help="collapse beyond this size")
+    draw.set_defaults(run=_draw)
+    info = commands.add_parser("info", help="describe a saved graph",
+                               description="Ops, shapes and sizes of the graph in FILE.json.")
+    info.add_argument("file", metavar="FILE.json")
+    info.set_defaults(run=_info)
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (GraphError, OSError, ValueError, ImportError, RuntimeError) as error:
+        print(f"rop {args.command}: error: {error}".splitlines()[0], file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
