@@ -11,8 +11,9 @@ inverse-Hessian-vector products, gradient descent and Adam, run by one ``minimiz
 """
 
 from .hessian_free import HessianFree, Newton, armijo, levenberg_marquardt
-from .loop import Adam, GradientDescent, NonFiniteError, OptimizeResult, Optimizer, minimize
+from .loop import Adam, GradientDescent, NonFiniteError, Optimizer, OptimizeResult, minimize
 from .objective import COST, Objective
 
-__all__ = ["Objective", "COST", "minimize", "OptimizeResult", "NonFiniteError", "Optimizer",
-           "HessianFree", "Newton", "GradientDescent", "Adam", "levenberg_marquardt", "armijo"]
+__all__ = ["COST", "Adam", "GradientDescent", "HessianFree", "Newton", "NonFiniteError",
+           "Objective", "OptimizeResult", "Optimizer", "armijo", "levenberg_marquardt",
+           "minimize"]

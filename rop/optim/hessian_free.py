@@ -59,7 +59,11 @@ class HessianFree(Optimizer):
     undamped model; an Armijo line search scales the step. The preconditioner is
     (diag F + λ)^``preconditioner_exponent``, F = (1/m) Σ_i ∇ℓ_i ∇ℓ_iᵀ the empirical Fisher
     of the curvature batch. Every default is Martens' (his code measures backtracking and
-    ρ on the curvature batch to save evaluations; here they use the full data).
+    ρ on the curvature batch to save evaluations; here they use the full data). CG stops on
+    Martens' φ test (``cg_eps``) or, with ``cg_tol`` > 0, also on a relative residual.
+
+    Each record adds ``damping`` (the λ of this step), ``rho``, ``cg_iterations``,
+    ``cg_stop``, ``cg_iterate`` (the i of the CG iterate taken) and ``step_size``.
 
     >>> import graph as G
     >>> from rop.optim import Objective, minimize
@@ -74,7 +78,7 @@ class HessianFree(Optimizer):
     def __init__(self, curvature: str = "ggn", damping: float = 1.0, *,
                  damping_decrease: float = 2 / 3, damping_increase: float = 3 / 2,
                  rho_low: float = 0.25, rho_high: float = 0.75, cg_max_iter: int = 250,
-                 cg_eps: float = 5e-4, warm_start_decay: float = 0.95,
+                 cg_eps: float = 5e-4, cg_tol: float = 0.0, warm_start_decay: float = 0.95,
                  backtracking: bool = True, line_search_c: float = 1e-2,
                  line_search_shrink: float = 0.8, line_search_max: int = 60,
                  preconditioner: bool = True, preconditioner_exponent: float = 0.75,
@@ -86,6 +90,7 @@ class HessianFree(Optimizer):
         self.damping_decrease, self.damping_increase = damping_decrease, damping_increase
         self.rho_low, self.rho_high = rho_low, rho_high
         self.cg_max_iter, self.cg_eps, self.warm_start_decay = cg_max_iter, cg_eps, warm_start_decay
+        self.cg_tol = cg_tol  # 0: Martens' phi test alone; > 0 also stops on the residual
         self.backtracking = backtracking
         self.line_search_c, self.line_search_shrink = line_search_c, line_search_shrink
         self.line_search_max = line_search_max
@@ -108,12 +113,12 @@ class HessianFree(Optimizer):
         solution = cg(lambda v: product(theta, v, batch) + damping * v, -self.gradient,
                       self.warm_start_decay * self._previous,
                       self._diagonal(objective, theta, batch, damping),
-                      max_iter=self.cg_max_iter, eps=self.cg_eps)
+                      max_iter=self.cg_max_iter, eps=self.cg_eps, tol=self.cg_tol)
         self._previous = solution.x
         index, p, loss_at_p = self._backtrack(objective, theta, solution)
         # M(p) - f for the undamped model: phi(p) = p^T (B + λI) p / 2 + ∇f·p, less λ|p|^2/2
         predicted = solution.phi[index] - 0.5 * damping * float(p @ p)
-        rho = (loss_at_p - self.loss) / predicted if predicted < 0 else float("nan")
+        rho = (loss_at_p - self.loss) / predicted if predicted < 0 else float("nan")  # p = 0
         self._damping = levenberg_marquardt(
             damping, rho, decrease=self.damping_decrease, increase=self.damping_increase,
             low=self.rho_low, high=self.rho_high)
@@ -160,8 +165,9 @@ class Newton(Optimizer):
     where no exact inversion applies; ``"linear"``, ``"functional"``, or ``"cg"``); with
     λ > 0 it is CG on (H + λI) to the residual tolerance ``cg_tol``. Where the result is not
     a descent direction (H not positive definite), the step is −∇f instead. With
-    ``line_search``, t is chosen by backtracking (Armijo); otherwise t = 1. Each record
-    holds the ``method`` used and the ``certificate`` ‖(H + λI)x − ∇f‖ / ‖∇f‖ (one HVP).
+    ``line_search``, t is chosen by backtracking (Armijo, with the textbook c = 10⁻⁴ and
+    halving); otherwise t = 1. Each record holds the ``method`` used, the ``certificate``
+    ‖(H + λI)x − ∇f‖ / ‖∇f‖ (one HVP) and the ``step_size``.
     """
 
     def __init__(self, damping: float = 0.0, line_search: bool = True, method: str = "auto",

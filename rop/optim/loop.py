@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.errors import GraphError
+from graph.errors import GraphError, ShapeError
 
 
 class NonFiniteError(GraphError, FloatingPointError):
@@ -66,7 +66,10 @@ class Optimizer:
 
 
 class GradientDescent(Optimizer):
-    """θ ← θ + u, u ← μ u − η ∇f(θ) (heavy-ball momentum μ; plain descent when μ = 0)."""
+    """θ ← θ + u, u ← μ u − η ∇f(θ) (heavy-ball momentum μ; plain descent when μ = 0).
+
+    With ``batch_size``: stochastic gradient descent on mini-batches rotating through the
+    data, recording each mini-batch's loss and gradient norm, as Adam does."""
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
                  batch_size: int | None = None):
@@ -77,7 +80,7 @@ class GradientDescent(Optimizer):
         return super().init(objective, theta)
 
     def step(self, objective, theta):
-        self._velocity = self.momentum * self._velocity + self.learning_rate * self.gradient
+        self._velocity = self.momentum * self._velocity - self.learning_rate * self.gradient
         theta = theta + self._velocity
         return theta, self._evaluate(objective, theta)
 
@@ -87,7 +90,8 @@ class Adam(Optimizer):
     θ ← θ − η m̂ / (√v̂ + ε) with the bias corrections m̂ = m/(1−β₁ᵗ), v̂ = v/(1−β₂ᵗ).
 
     With ``batch_size`` the gradients come from mini-batches rotating through the data, and
-    the recorded loss is that of the mini-batch for the next step (an estimate).
+    the recorded loss and gradient norm are those of the next step's mini-batch (estimates:
+    the tolerances of minimize then test estimates too).
     """
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -127,16 +131,20 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
             and carries the last good θ and the history up to it.
     """
     theta = objective.flatten(theta0) if isinstance(theta0, dict) else np.array(theta0, float)
-    start, cost0 = time.perf_counter(), objective.cost
+    if theta.shape != (objective.size,):
+        raise ShapeError(f"minimize: theta0 has shape {theta.shape}; the objective has "
+                         f"{objective.size} parameters (pass a flat vector or a dict by name)")
+    start, cost0, spent = time.perf_counter(), objective.cost, 0.0
     result = OptimizeResult(theta, objective.unflatten(theta))
     bar = _progress(progress, max_iter, type(optimizer).__name__)
     record, iteration = optimizer.init(objective, theta), 0
     try:
         while True:
-            record = {"iteration": iteration, **record, "cost": objective.cost - cost0,
-                      "step_cost": objective.cost - cost0 - _last(result, "cost", 0.0),
+            cost = objective.cost - cost0
+            record = {"iteration": iteration, **record, "cost": cost, "step_cost": cost - spent,
                       "time": time.perf_counter() - start}
-            _check_finite(record, theta, result, objective)
+            spent = cost
+            _check_finite(record, result, objective)
             result.theta, result.iterations = theta, iteration
             result.history.append(record)
             bar(record)
@@ -154,10 +162,6 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
     return result
 
 
-def _last(result, key, default):
-    return result.history[-1][key] if result.history else default
-
-
 def _stop_reason(record, max_iter, gtol, target_loss, max_cost, max_time):
     checks = [(record["gradient_norm"] <= gtol, "gradient tolerance"),
               (record["loss"] <= target_loss, "target loss"),
@@ -167,7 +171,7 @@ def _stop_reason(record, max_iter, gtol, target_loss, max_cost, max_time):
     return next((reason for hit, reason in checks if hit), "")
 
 
-def _check_finite(record, theta, result, objective):
+def _check_finite(record, result, objective):
     if math.isfinite(record["loss"]) and math.isfinite(record["gradient_norm"]):
         return
     i = record["iteration"]
@@ -193,7 +197,7 @@ def _progress(progress, max_iter, name):
             from tqdm import tqdm
         except ImportError:
             return _PlainLine(max(1, max_iter // 20), max_iter, name)
-        return _tqdm_bar(tqdm(total=max_iter, desc=name), name)
+        return _tqdm_bar(tqdm(total=max_iter, desc=name))
     return _PlainLine(int(progress), max_iter, name)
 
 
@@ -220,7 +224,7 @@ class _PlainLine:
             self.pending = None
 
 
-def _tqdm_bar(bar, name):
+def _tqdm_bar(bar):
     def report(record):
         if record is None:
             bar.close()
