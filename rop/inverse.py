@@ -150,7 +150,10 @@ class Solver:
             fused = fuse(self, node, out, prefer_rule=True)
             if fused:
                 return fused
-            return {u: node.op.apply_inverse(slots[0], out, inputs, node.params)}
+            try:
+                return {u: node.op.apply_inverse(slots[0], out, inputs, node.params)}
+            except NotInvertibleError as reason:
+                raise NotInvertibleError(f"solving for operand {slots[0]}: {reason}") from None
         if node.op is ops.mul and len(slots) == 2:  # u * u = out: square's inverse
             return {u: ops.square.apply_inverse(0, out, [u], {})}
         if node.op is ops.add and len(slots) == 2:  # u + u = out

@@ -52,8 +52,9 @@ def tear(solver):
     if best is None:  # last resort: every unknown source torn, one probe per entry
         best = _attempt(solver, [s for s in solver.sources if s not in solver.values])
     if best is None:
-        raise NotInvertibleError(solver.stall_message() + "\nand no tear of the loop within "
-                                 f"{MAX_TEARS} torn nodes leaves an affine system to solve")
+        raise NotInvertibleError(solver.stall_message() + "\nand no tear (of up to "
+                                 f"{MAX_TEARS} nodes, or of every unknown) leaves a square "
+                                 "affine system that determines the unknowns")
     if best.probes > solver.tear_limit:
         raise NotInvertibleError(
             f"{solver.stall_message()}\nthe cheapest tear needs {best.probes} probes "
