@@ -14,7 +14,7 @@ from .errors import (DomainError, FeedError, GraphError, MissingRuleError, NotIn
 from .evaluate import evaluate, topo_order, variables
 from .node import Node
 from .op import (POSITIVE, REALS, Example, Interval, NoInverse, Op, all_ops, as_node, const,
-                 define_op, elementwise_op, var)
+                 construction_rewrites, define_op, elementwise_op, var)
 from .ops import *  # noqa: F401,F403 - every op as a function: G.tanh, G.matmul, ...
 from .pretty import pretty
 from .substitute import substitute
@@ -24,6 +24,6 @@ __all__ = [
     "ops", "Program", "compile", "DomainError", "FeedError", "GraphError", "MissingRuleError",
     "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order",
     "variables", "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op",
-    "all_ops", "as_node", "const", "define_op", "elementwise_op", "var", "pretty",
+    "all_ops", "as_node", "const", "construction_rewrites", "define_op", "elementwise_op", "var", "pretty",
     "from_sympy", "to_sympy", "substitute", "draw", "to_dot", "to_latex", *ops.__all__,
 ]

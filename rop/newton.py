@@ -31,7 +31,8 @@ class InverseHVP:
     """An inverse-Hessian-vector product and how it was obtained.
 
     ``x`` is shaped like ``wrt`` (a list for a list); ``method`` says what computed it (for
-    ``"auto"``, also why it fell back to CG); ``certificate`` is ||H x - v|| / ||v||, from one
+    ``"auto"``, also why it fell back to CG, which it does only when CG converges);
+    ``certificate`` is ||H x - v|| / ||v||, from one
     HVP; ``notes`` lists fused solves and tears.
     """
 
@@ -110,10 +111,16 @@ def _solve(product, f, targets, vs, feed, method, cg_tol, cg_max_iter, options,
         except NotInvertibleError as reason:
             if method != "auto":
                 raise
-            how = f"cg (no exact inverse: {str(reason).splitlines()[0]})"
-            xs = _cg(product, targets, vs, feed, cg_tol, cg_max_iter, notes)
+            why = str(reason).splitlines()[0]
+            how = f"cg (no exact inverse: {why})"
+            xs, solved = _cg(product, targets, vs, feed, cg_tol, cg_max_iter, notes)
+            if solved.stop != "residual tolerance":  # a singular H: no answer to give
+                raise NotInvertibleError(
+                    f"no exact inverse ({why}), and the CG fallback did not converge "
+                    f"({solved.iterations} iterations, stopped on {solved.stop}): H is "
+                    f"singular or too ill-conditioned at this point") from None
     else:
-        xs = _cg(product, targets, vs, feed, cg_tol, cg_max_iter, notes)
+        xs, _ = _cg(product, targets, vs, feed, cg_tol, cg_max_iter, notes)
     applied = evaluate(product(targets, [const(x) for x in xs]), feed)
     flat_v = np.concatenate([d.ravel() for d in vs])
     misfit = np.concatenate([(a - d).ravel() for a, d in zip(applied, vs)])
@@ -138,7 +145,7 @@ def _cg(product, targets, vs, feed, tol, max_iter, notes):
                 stop_on_negative_curvature=False)
     notes.append(f"cg: {result.iterations} iterations, stopped on {result.stop}")
     return [part.reshape(t.shape) for part, t in
-            zip(np.split(result.x, np.cumsum(sizes)[:-1]), targets)]
+            zip(np.split(result.x, np.cumsum(sizes)[:-1]), targets)], result
 
 
 def inverse_hvp_graph(f, wrt, v, method="linear", *, r=1e-4, kink_tol=KINK_TOL,

@@ -216,6 +216,14 @@ def test_auto_falls_back_to_cg_and_says_why():
     np.testing.assert_allclose(result.x, dense_solve(f, x, feed, V)[0], rtol=1e-8)
 
 
+def test_auto_refuses_a_singular_hessian_instead_of_returning_cg_noise():
+    X = RNG.normal(size=(2, 4))
+    T = G.var("T", (4,))
+    f = 0.5 * G.sum((G.const(X) @ T) ** 2)
+    with pytest.raises(G.NotInvertibleError, match="CG fallback did not converge"):
+        rop.inverse_hvp(f, T, np.ones(4), {"T": np.zeros(4)}, method="auto")
+
+
 def test_error_names_the_node_and_the_reason():
     x = G.var("x", (2,))
     with pytest.raises(G.NotInvertibleError, match=r"n\d+ = sum\(.*keeps only the total"):
