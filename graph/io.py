@@ -21,7 +21,7 @@ import base64
 import binascii
 import json
 import math
-import reprlib
+from reprlib import repr as _short  # a repr cut short: file contents may be huge
 
 import numpy as np
 
@@ -37,6 +37,7 @@ MAX_ENTRIES = 2**24  # entries of any declared shape, and of all constants toget
 MAX_NDIM = 32
 INLINE = 64  # finite constants up to this many entries are written as nested lists
 DTYPES = {name: np.dtype(name) for name in ("bool", "float16", "float32", "float64")}
+DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}  # native byte order only
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 PARAM_DEPTH = 8  # nesting of tuples in params (indices are the deepest: 2 levels)
 
@@ -83,17 +84,13 @@ def _encode_node(node, index) -> dict:
         entry["inputs"] = [index[x] for x in node.inputs]
         entry["params"] = {key: _encode_param(value) for key, value in node.params.items()}
     entry["shape"] = list(node.shape)
-    entry["dtype"] = _dtype_name(node)
+    if node.dtype not in DTYPE_NAMES:
+        raise TypeError(f"cannot save {node!r}: dtype {node.dtype} is not one of "
+                        f"{', '.join(DTYPES)}")
+    entry["dtype"] = DTYPE_NAMES[node.dtype]
     if node.is_const:
         entry.update(_encode_array(node.value))
     return entry
-
-
-def _dtype_name(node) -> str:
-    for name, dtype in DTYPES.items():
-        if node.dtype == dtype:
-            return name
-    raise TypeError(f"cannot save {node!r}: dtype {node.dtype} is not one of {', '.join(DTYPES)}")
 
 
 def _encode_param(value):
@@ -102,9 +99,9 @@ def _encode_param(value):
     >>> _encode_param((slice(0, 2, 1), 1, float("-inf")))
     [{'slice': [0, 2, 1]}, 1, {'float': '-inf'}]
     """
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, str):
         return value
-    if isinstance(value, np.bool_):
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
         return int(value)
@@ -157,17 +154,15 @@ def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENT
 
 
 def _parse(text, max_bytes):
-    if isinstance(text, (bytes, bytearray)):
-        if len(text) > max_bytes:
-            raise GraphFileError(f"file: more than {max_bytes} bytes (the max_bytes limit)")
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise GraphFileError(f"file: expected str or bytes, got {type(text).__name__}")
+    if len(text) > max_bytes:  # bytes of a file, characters of a str
+        raise GraphFileError(f"file: longer than {max_bytes} (the max_bytes limit)")
+    if not isinstance(text, str):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as error:
             raise GraphFileError(f"file: not UTF-8 text: {error}") from None
-    if not isinstance(text, str):
-        raise GraphFileError(f"file: expected str or bytes, got {type(text).__name__}")
-    if len(text) > max_bytes:
-        raise GraphFileError(f"file: more than {max_bytes} characters (the max_bytes limit)")
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:  # JSONDecodeError is a ValueError
@@ -227,7 +222,10 @@ class _Reader:
         name = entry["op"]
         if name == "var":
             _check_fields(entry, {"op", "name", "shape", "dtype"})
-            node = _var(entry["name"], self.shape(entry["shape"]), _dtype(entry["dtype"]))
+            if not isinstance(entry["name"], str) or not entry["name"]:
+                raise GraphFileError(f"a variable needs a non-empty string name, got "
+                                     f"{_short(entry['name'])}")
+            node = var(entry["name"], self.shape(entry["shape"]), _dtype(entry["dtype"]))
         elif name == "const":
             _check_fields(entry, {"op", "shape", "dtype"}, {"data", "base64"})
             node = self.const(entry, self.shape(entry["shape"]), _dtype(entry["dtype"]))
@@ -344,12 +342,6 @@ def _decode_param(key, value, depth):
     raise GraphFileError(f"param {key!r}: unsupported value {_short(value)}")
 
 
-def _var(name, shape, dtype):
-    if not isinstance(name, str) or not name:
-        raise GraphFileError(f"a variable needs a non-empty string name, got {_short(name)}")
-    return var(name, shape, dtype)
-
-
 def _decode_lists(data, shape, dtype):
     """An array from nested lists, checked level by level against the shape (no recursion)."""
     level = [data]
@@ -360,7 +352,7 @@ def _decode_lists(data, shape, dtype):
     kind = bool if dtype.kind == "b" else float  # save writes floats as floats, never ints
     if not all(type(x) is kind for x in level):
         raise GraphFileError(f"data entries of a {dtype} constant must be {kind.__name__}s")
-    exact = np.array(level, dtype=bool if kind is bool else np.float64)
+    exact = np.array(level, dtype=kind)  # float64 (or bool): holds the JSON values exactly
     with np.errstate(over="ignore"):
         array = exact.astype(dtype)
     if not np.array_equal(array, exact):
@@ -401,7 +393,3 @@ def _check_fields(entry, required, optional=(), where=""):
 def _is_index(j, count) -> bool:
     return type(j) is int and 0 <= j < count
 
-
-def _short(value) -> str:
-    """A repr cut to a few dozen characters: file contents may be huge."""
-    return reprlib.repr(value)

@@ -145,3 +145,10 @@ def test_compile_reuses_one_program():
     run = G.compile([f, x * 2])
     out = run({"x": [1.0, 2.0]})
     assert float(out[0]) == 5.0 and out[1].tolist() == [2.0, 4.0]
+
+
+def test_reversed_slices_follow_numpy():
+    x = G.var("x", (5,))
+    X = np.arange(5.0)
+    for index in (slice(None, None, -1), slice(3, None, -2), slice(-1, 0, -1), slice(1, 4, 2)):
+        np.testing.assert_array_equal(G.evaluate(x[index], {"x": X}), X[index])

@@ -121,7 +121,10 @@ def normalize_index(s, index):
                                  f"length {dim} in shape {s}")
             out.append(int(entry) % dim)
         elif isinstance(entry, slice):
-            out.append(slice(*entry.indices(dim)))
+            start, stop, step = entry.indices(dim)
+            # a stop of -1 from indices() means "before index 0" for a negative step, but
+            # as a slice bound it would mean the last entry: None keeps the meaning
+            out.append(slice(start, None if step < 0 and stop < 0 else stop, step))
         else:
             raise ShapeError(f"getitem supports ints and slices (basic indexing), got {entry!r}")
     return tuple(out)
