@@ -9,6 +9,7 @@ array(0.)
 from . import ops
 from .compile import Program, compile
 from .draw import draw, to_dot, to_latex
+from .io import GraphFileError, dumps, load, loads, save
 from .errors import (DomainError, FeedError, GraphError, MissingRuleError, NotInvertibleError,
                      RuleCheckError, ShapeError)
 from .evaluate import evaluate, topo_order, variables
@@ -25,5 +26,5 @@ __all__ = [
     "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order",
     "variables", "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op",
     "all_ops", "as_node", "const", "construction_rewrites", "define_op", "elementwise_op", "var", "pretty",
-    "from_sympy", "to_sympy", "substitute", "draw", "to_dot", "to_latex", *ops.__all__,
+    "from_sympy", "to_sympy", "substitute", "draw", "to_dot", "to_latex", "save", "load", "dumps", "loads", "GraphFileError", *ops.__all__,
 ]

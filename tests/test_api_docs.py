@@ -52,7 +52,6 @@ def public_names() -> list[str]:
     names += [f"rop.scipy.{n}" for n, obj in vars(adapters).items()
               if not n.startswith("_") and inspect.isfunction(obj)
               and obj.__module__ == "rop.scipy"]
-    names += [f"graph.io.{n}" for n in ("save", "load", "dumps", "loads", "GraphFileError")]
     return names
 
 
@@ -302,12 +301,11 @@ SECTIONS = [
       "already catch (`ValueError`, `KeyError`, ...)."),
      [("table", ["graph.GraphError", "graph.ShapeError", "graph.DomainError",
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
-                 "graph.RuleCheckError", "graph.io.GraphFileError", "rop.optim.NonFiniteError"])]),
-    ("graph.io: saving and loading",
-     ("`from graph.io import save, load`. The format and the checks loading makes are in "
+                 "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
+    ("graph: saving and loading",
+     ("`G.save` and `G.load` (defined in graph/io.py). The format and the checks loading makes are in "
       "[file_format.md](file_format.md)."),
-     ["graph.io.save", "graph.io.load", "graph.io.dumps", "graph.io.loads",
-      "graph.io.GraphFileError"]),
+     ["graph.save", "graph.load", "graph.dumps", "graph.loads"]),
     ("rop: derivatives",
      ("`import rop`. Every transformation takes and returns graph nodes (a list for a "
       "list); directions and cotangents may be arrays or nodes."),
