@@ -83,7 +83,8 @@ def _generate(order, inputs, outputs):
             continue
         if node.is_const:
             names[node] = f"c{i}"
-            namespace[f"c{i}"] = node.value
+            # a 0-d constant as a numpy scalar: scalar arithmetic skips array dispatch
+            namespace[f"c{i}"] = node.value[()] if node.ndim == 0 else node.value
             continue
         names[node] = f"v{i}"
         args = [names[x] for x in node.inputs]

@@ -49,6 +49,13 @@ def variables(outputs) -> list[Node]:
 def resolve_feed(needed: list[Node], feed) -> list[np.ndarray]:
     """Arrays for the ``needed`` variables from a feed keyed by variable node or name."""
     feed = {} if feed is None else feed
+    try:  # the common case, checked cheaply: keyed by name, arrays of the right kind
+        arrays = [feed[v.name] for v in needed]
+        if all(type(a) is np.ndarray and a.dtype == v.dtype and a.shape == v.shape
+               for a, v in zip(arrays, needed)):
+            return arrays
+    except (KeyError, TypeError):
+        pass
     by_name = {}
     for key, value in feed.items():
         name = key.name if isinstance(key, Node) else key

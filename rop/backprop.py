@@ -82,7 +82,7 @@ def vjp(y, wrt, cotangent):
                 gx = node.op.apply_vjp(i, g, node)
                 if gx is not None:
                     pending.setdefault(x, []).append(ops.sum_to(gx, x.shape))
-    out = [results.get(t, const(np.zeros(t.shape))) for t in targets]
+    out = [results[t] if t in results else const(np.zeros(t.shape)) for t in targets]
     return out[0] if single else out
 
 

@@ -48,7 +48,7 @@ def jvp(y, tangents: dict):
                     contributions.append(c)
         if contributions:
             tangent[node] = ops.expand_to(functools.reduce(ops.add, contributions), node.shape)
-    out = [tangent.get(n, const(np.zeros(n.shape))) for n in ys]
+    out = [tangent[n] if n in tangent else const(np.zeros(n.shape)) for n in ys]
     return out[0] if single else out
 
 

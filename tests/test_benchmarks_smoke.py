@@ -1,0 +1,59 @@
+"""Smoke tests of the peer comparison and memory benchmarks: they run end to end on the
+small workloads with a tiny time budget, every HVP agrees with the hand-written one, and
+rop's peak memory for the medium HVP is within 1.5x of hand-written numpy. Peers (jax,
+torch, autograd) are compared when installed and skipped otherwise."""
+
+import math
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
+import compare_peers  # noqa: E402
+import memory  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    return compare_peers.main(["--quick", "--workloads", "tiny", "rosenbrock", "--rounds", "1",
+                               "--sample-seconds", "0.001", "--first-call-repeats", "1"])
+
+
+def test_compare_peers_returns_ratios_for_every_quantity(comparison, capsys):
+    assert set(comparison) == {"tiny", "rosenbrock"}
+    for result in comparison.values():
+        ratios = result["ratios"]
+        for quantity in compare_peers.QUANTITIES:
+            assert ratios["numpy (hand)", quantity] == 1.0
+            assert math.isfinite(ratios["rop fwd-rev", quantity]) and ratios[
+                "rop fwd-rev", quantity] > 0
+        assert ratios["rop rev-rev", "hvp"] > 0
+        assert result["first_call"]["total"] > 0
+        for peer_name in compare_peers.PEERS:  # compared when installed, else skipped
+            compared = any(impl.startswith(peer_name) for impl in result["agreement"])
+            assert compared != (peer_name in result["skipped"])
+
+
+def test_all_hvps_agree_with_hand_written(comparison):
+    for result in comparison.values():
+        assert {"rop fwd-rev", "rop rev-rev"} <= set(result["agreement"])
+        for impl, difference in result["agreement"].items():
+            assert difference <= 1e-10, (impl, difference)
+
+
+def test_hand_written_rosenbrock_matches_its_dense_hessian():
+    loss, gradient, hvp = compare_peers.rosenbrock_numpy()
+    import numpy as np
+
+    w, v, step = np.array([-1.2, 1.0]), np.array([0.3, -0.7]), 1e-6
+    fd = (gradient(w + step * v) - gradient(w - step * v)) / (2 * step)
+    assert np.allclose(hvp(w, v), fd, rtol=1e-6)
+    fd_grad = [(loss(w + step * e) - loss(w - step * e)) / (2 * step) for e in np.eye(2)]
+    assert np.allclose(gradient(w), fd_grad, rtol=1e-6)
+
+
+def test_memory_of_medium_hvp_within_target():
+    results = memory.main(["--quick"])
+    assert set(results) == {"medium"}
+    assert 0 < results["medium"]["ratio"] <= memory.TARGET
