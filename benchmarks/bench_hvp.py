@@ -91,7 +91,8 @@ def main(argv=None):
     print(header)
     for name, (t, agree) in results.items():
         for impl in ("rop", "numpy"):
-            print(f"{name:8} {impl:6} {t[impl, 'loss'] * 1e3:8.3f}ms {t[impl, 'grad'] * 1e3:8.3f}ms "
+            print(f"{name:8} {impl:6} {t[impl, 'loss'] * 1e3:8.3f}ms "
+                  f"{t[impl, 'grad'] * 1e3:8.3f}ms "
                   f"{t[impl, 'hvp'] * 1e3:8.3f}ms {t[impl, 'grad'] / t[impl, 'loss']:9.2f} "
                   f"{t[impl, 'hvp'] / t[impl, 'grad']:8.2f}")
     print(f"\n{'workload':8} {'rop/numpy loss':>15} {'grad':>6} {'hvp':>6}   HVPs agree to")

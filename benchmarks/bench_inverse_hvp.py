@@ -108,7 +108,8 @@ def main(argv=None):
           f"{'CG iters':>9}")
     rows = [row for n in args.sizes for row in measure(n, args.quick)]
     for r in rows:
-        dense = f"{r['dense'] * 1e3:10.1f} {r['dense'] / r['exact']:11.0f} {r['dense_error']:9.1e}" \
+        dense = (f"{r['dense'] * 1e3:10.1f} {r['dense'] / r['exact']:11.0f} "
+                 f"{r['dense_error']:9.1e}") \
             if r["dense"] is not None else f"{'-':>10} {'-':>11} {'-':>9}"
         iters, cap = r["cg"]
         cg_text = f"{iters}" if iters is not None else f"no ({cap})"

@@ -62,7 +62,9 @@ def hvp(params, directions, X, Y):
     result = []
     for layer in range(n_layers - 1, -1, -1):
         W, V = params[layer][0], directions[layer][0]
-        RgW = a[layer].T @ Rdelta if Ra[layer] is None else a[layer].T @ Rdelta + Ra[layer].T @ delta
+        RgW = a[layer].T @ Rdelta
+        if Ra[layer] is not None:  # R{a_0} = 0: the input layer has no such term
+            RgW = RgW + Ra[layer].T @ delta
         result.append((RgW, Rdelta.sum(axis=0)))
         if layer > 0:
             e, Re = delta @ W.T, Rdelta @ W.T + delta @ V.T

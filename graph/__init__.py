@@ -23,8 +23,9 @@ from .symbolic import from_sympy, to_sympy
 
 __all__ = [
     "ops", "Program", "compile", "DomainError", "FeedError", "GraphError", "MissingRuleError",
-    "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order",
-    "variables", "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op",
-    "all_ops", "as_node", "const", "construction_rewrites", "define_op", "elementwise_op", "var", "pretty",
-    "from_sympy", "to_sympy", "substitute", "draw", "to_dot", "to_latex", "save", "load", "dumps", "loads", "GraphFileError", *ops.__all__,
+    "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
+    "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op", "all_ops", "as_node",
+    "const", "construction_rewrites", "define_op", "elementwise_op", "var", "pretty", "from_sympy",
+    "to_sympy", "substitute", "draw", "to_dot", "to_latex", "save", "load", "dumps", "loads",
+    "GraphFileError", *ops.__all__,
 ]

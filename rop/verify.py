@@ -285,7 +285,8 @@ def check_grads(f, wrt, feed, *, rtol: float = 1e-6, seed: int = 0) -> dict:
     fd = (4 * central(h / 2) - central(h)) / 3
     errors = {
         "jvp_vs_fd": float(np.max(np.abs(jv - fd)) / max(1.0, float(np.max(np.abs(fd))))),
-        "adjoint": _relative(np.sum(u * jv), sum(np.sum(p * d) for p, d in zip(pulled, directions))),
+        "adjoint": _relative(np.sum(u * jv),
+                             sum(np.sum(p * d) for p, d in zip(pulled, directions))),
     }
     for name, error in errors.items():
         if not error <= rtol:

@@ -303,8 +303,8 @@ SECTIONS = [
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
                  "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
     ("graph: saving and loading",
-     ("`G.save` and `G.load` (defined in graph/io.py). The format and the checks loading makes are in "
-      "[file_format.md](file_format.md)."),
+     ("`G.save` and `G.load` (defined in graph/io.py). The format and the checks loading "
+      "makes are in [file_format.md](file_format.md)."),
      ["graph.save", "graph.load", "graph.dumps", "graph.loads"]),
     ("rop: derivatives",
      ("`import rop`. Every transformation takes and returns graph nodes (a list for a "

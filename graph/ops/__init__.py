@@ -13,10 +13,10 @@ abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
 round = round_  # noqa: A001
 
 __all__ = [
-    "abs", "arccos", "arcsin", "round", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid", "sign", "sin", "softplus",
-    "sqrt", "square", "step", "tanh", "add", "div", "maximum", "minimum", "mul", "neg",
-    "pow", "sub", "where", "broadcast_to", "concatenate", "getitem", "reshape", "scatter",
-    "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul", "solve", "full_rank", "nonzero",
-    "away_from_kink", "log_softmax",
-    "mse", "softmax", "softmax_cross_entropy",
+    "abs", "arccos", "arcsin", "round", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid",
+    "sign", "sin", "softplus", "sqrt", "square", "step", "tanh", "add", "div", "maximum",
+    "minimum", "mul", "neg", "pow", "sub", "where", "broadcast_to", "concatenate", "getitem",
+    "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
+    "solve", "full_rank", "nonzero", "away_from_kink", "log_softmax", "mse", "softmax",
+    "softmax_cross_entropy",
 ]
