@@ -261,7 +261,7 @@ OP_FAMILIES = [
                    "graph.concatenate", "graph.broadcast_to"]),
     ("Reductions and broadcasting", ["graph.sum", "graph.mean", "graph.logsumexp",
                                      "graph.sum_to", "graph.expand_to"]),
-    ("Linear algebra", ["graph.matmul", "graph.solve"]),
+    ("Linear algebra", ["graph.matmul", "graph.inv", "graph.solve"]),
     ("Guards (identity ops that check a condition an inverse relies on, when evaluated)",
      ["graph.full_rank", "graph.nonzero", "graph.away_from_kink"]),
     ("Composites (functions of the ops above: they need no rules of their own)",

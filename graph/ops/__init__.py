@@ -6,7 +6,7 @@ from .arith import add, div, maximum, minimum, mul, neg, pow, sub, where
 from .structure import broadcast_to, concatenate, getitem, reshape, scatter, transpose
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
 from .guards import away_from_kink, full_rank, nonzero
-from .linalg import matmul, solve
+from .linalg import inv, matmul, solve
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 
 abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
@@ -17,6 +17,6 @@ __all__ = [
     "sign", "sin", "softplus", "sqrt", "square", "step", "tanh", "add", "div", "maximum",
     "minimum", "mul", "neg", "pow", "sub", "where", "broadcast_to", "concatenate", "getitem",
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
-    "solve", "full_rank", "nonzero", "away_from_kink", "log_softmax", "mse", "softmax",
+    "inv", "solve", "full_rank", "nonzero", "away_from_kink", "log_softmax", "mse", "softmax",
     "softmax_cross_entropy",
 ]

@@ -45,9 +45,9 @@ def _solve_b(out, a, b):
         k = 1 if a.ndim == 1 else a.shape[0]
         raise NotInvertibleError(f"the known left operand has shape {a.shape}: rank at most "
                                  f"{k}, where {b.shape[0]} is needed to recover the right one")
-    a = full_rank(a, need="columns")
     if a.shape[0] == a.shape[1]:
-        return solve(a, out)
+        return inv(a) @ out
+    a = full_rank(a, need="columns")
     return solve(a.T @ a, a.T @ out)
 
 
@@ -57,9 +57,9 @@ def _solve_a(out, a, b):
         m = 1 if b.ndim == 1 else b.shape[1]
         raise NotInvertibleError(f"the known right operand has shape {b.shape}: rank at most "
                                  f"{m}, where {b.shape[0]} is needed to recover the left one")
-    b = full_rank(b, need="rows")
     if b.shape[0] == b.shape[1]:
-        return _transpose_any(solve(b.T, _transpose_any(out)))
+        return out @ inv(b)
+    b = full_rank(b, need="rows")
     return _transpose_any(solve(b @ b.T, b @ _transpose_any(out)))
 
 
@@ -81,6 +81,48 @@ matmul = define_op(
     doc="out = a @ b for 1-D and 2-D operands (numpy semantics); invertible in an operand "
         "when the other has the full rank the solve needs",
 )
+
+
+# -- inv ----------------------------------------------------------------------------------
+def _inv_numpy(a, context=""):
+    """a^-1, refused when a is singular to working precision: cond_1(a) = |a|_1 |a^-1|_1
+    above 1 / (n eps), numpy's rank tolerance. The inverse then costs no more than a solve
+    and serves every solve with a (CSE shares it), as an exact 1-norm condition number."""
+    n = a.shape[0]
+    with np.errstate(all="ignore"):
+        try:
+            inverse = np.linalg.inv(a)
+        except np.linalg.LinAlgError:
+            inverse = np.full_like(a, np.inf)
+        condition = np.linalg.norm(a, 1) * np.linalg.norm(inverse, 1)
+    if not condition < 1 / (n * np.finfo(a.dtype).eps):
+        singular = np.linalg.svd(a, compute_uv=False)
+        rank = int(np.sum(singular > singular[0] * n * np.finfo(a.dtype).eps))
+        raise NotInvertibleError(
+            f"{context or 'inv'}: the known {n}x{n} matrix has rank {rank} where {n} is "
+            f"needed (condition number {condition:.3g}; singular values from "
+            f"{singular[0]:.3g} down to {singular[-1]:.3g}). rop refuses a pseudo-inverse: "
+            f"it would give wrong answers without warning")
+    return inverse
+
+
+inv = define_op(
+    "inv", arity=1, numpy=_inv_numpy,
+    shape=lambda s, context="": s if len(s) == 2 and s[0] == s[1] else _not_square(s),
+    sympy=lambda a, context="": np.array(sympy.Matrix(a.tolist()).inv().tolist(), dtype=object),
+    normalize=lambda s, context="": {"context": _context(context)},
+    # out = a^-1  =>  R{out} = -out R{a} out;  cotangent -out^T g out^T
+    rop=lambda da, a, *, out, context: -(out @ da @ out),
+    vjp=lambda g, a, *, out, context: -(out.T @ g @ out.T),
+    inverse=lambda out, a, *, context: inv(out, context=context),
+    domain=Interval(0.5, 1.5), examples=[Example(((2, 2),))],
+    doc="out = a^-1 for a square matrix a; raises NotInvertibleError when a is singular to "
+        "working precision (naming its rank)",
+)
+
+
+def _not_square(s):
+    raise ShapeError(f"inv: needs a square matrix, got shape {s}")
 
 
 # -- solve --------------------------------------------------------------------------------
