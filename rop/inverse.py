@@ -27,7 +27,10 @@ from graph.substitute import substitute
 from .fusion import fuse
 from .tearing import tear
 
-KINK_TOL = 1e-8  # relative distance to a kink below which a slope or branch is refused
+# relative distance to a kink below which a slope or branch is refused: a few hundred times
+# the rounding error of a pre-activation (eps times the sizes of a dot product), so that
+# the sign that picks the slope is certain; a larger value refuses good points in big nets
+KINK_TOL = 1e-10
 TEAR_LIMIT = 1024  # most probes (copies of the loop's graph) a tear may take
 
 

@@ -110,7 +110,7 @@ def _check_kink(x, *, tol, context):
 
 away_from_kink = define_op(
     "away_from_kink",
-    normalize=lambda s, tol=1e-8, context="": {"tol": float(tol), "context": _context(context)},
+    normalize=lambda s, tol=1e-10, context="": {"tol": float(tol), "context": _context(context)},
     **_identity_rules(_check_kink,
                       examples=[Example(((2,),), {"tol": 1e-8, "context": "check_op"})],
                       doc="out = x, after checking that no entry is within tol of 0, the "
