@@ -116,6 +116,9 @@ inv = define_op(
     vjp=lambda g, a, *, out, context: -(out.T @ g @ out.T),
     inverse=lambda out, a, *, context: inv(out, context=context),
     domain=Interval(0.5, 1.5), examples=[Example(((2, 2),))],
+    # inv(a^T) = inv(a)^T: one inversion serves solves with a and with its transpose
+    simplify=lambda a, *, out_shape, context: transpose(inv(a.inputs[0], context=context))
+    if a.op is transpose else None,
     doc="out = a^-1 for a square matrix a; raises NotInvertibleError when a is singular to "
         "working precision (naming its rank)",
 )
