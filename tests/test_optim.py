@@ -146,9 +146,11 @@ def test_levenberg_marquardt_follows_a_scripted_rho_sequence():
     np.testing.assert_allclose(got, expected, rtol=1e-15)
 
 
-def test_hessian_free_decreases_the_loss_and_applies_the_lm_rule():
-    objective, theta0 = regression_net(batch_size=10)
-    result = minimize(objective, theta0, HessianFree(batch_size=10), max_iter=15)
+@pytest.mark.parametrize("evaluation_batch", ["martens", "curvature", "full"])
+def test_hessian_free_decreases_the_loss_and_applies_the_lm_rule(evaluation_batch):
+    objective, theta0 = regression_net()
+    result = minimize(objective, theta0,
+                      HessianFree(batch_size=10, evaluation_batch=evaluation_batch), max_iter=15)
     losses = [r["loss"] for r in result.history]
     assert all(b <= a for a, b in itertools.pairwise(losses))  # Armijo never accepts a rise
     assert losses[-1] < 0.1 * losses[0]
@@ -160,17 +162,56 @@ def test_hessian_free_decreases_the_loss_and_applies_the_lm_rule():
             "time"} <= set(steps[0])
 
 
-def test_hessian_free_measures_rho_against_the_undamped_model():
+@pytest.mark.parametrize("evaluation_batch", ["martens", "full"])
+def test_hessian_free_measures_rho_against_the_undamped_model(evaluation_batch):
     objective, theta0 = regression_net()
     points = []
-    result = minimize(objective, theta0, HessianFree(batch_size=10), max_iter=1,
-                      callback=lambda theta, record: points.append(theta))
+    result = minimize(objective, theta0,
+                      HessianFree(batch_size=10, evaluation_batch=evaluation_batch),
+                      max_iter=1, callback=lambda theta, record: points.append(theta))
     record = result.history[1]
     assert record["step_size"] == 1.0  # so that the step taken is the CG step p itself
     p, first_batch = points[1] - points[0], np.arange(10)
-    loss0, gradient = objective.value_and_gradient(theta0)
+    gradient = objective.gradient(theta0)  # the model's gradient is the full data's
     model = gradient @ p + 0.5 * p @ objective.ggn_vp(theta0, p, first_batch)  # M(p) - f
-    assert record["rho"] == pytest.approx((record["loss"] - loss0) / model, rel=1e-9)
+    data = first_batch if evaluation_batch == "martens" else None  # where ρ's losses are
+    actual = objective.value(points[1], data) - objective.value(theta0, data)
+    assert record["rho"] == pytest.approx(actual / model, rel=1e-9)
+
+
+def value_calls(monkeypatch, objective, optimizer, max_iter=1):
+    """The batches (None: all the data) of every objective.value call of a short run."""
+    seen, value = [], objective.value
+
+    def spy(theta, batch=None):
+        seen.append(None if batch is None else tuple(batch))
+        return value(theta, batch)
+
+    monkeypatch.setattr(objective, "value", spy)
+    minimize(objective, regression_net()[1], optimizer, max_iter=max_iter)
+    return seen
+
+
+def test_hessian_free_evaluation_batch_chooses_the_data(monkeypatch):
+    """One step, CG iterates kept at 5, 7, 9 and 10: "full" evaluates every loss on all the
+    data, "martens" only ρ's two on the curvature batch, "curvature" also backtracking's;
+    the line search's trials are on all the data in every mode."""
+    first_batch = tuple(range(10))
+    calls = {mode: value_calls(monkeypatch, regression_net()[0],
+                               HessianFree(batch_size=10, cg_max_iter=10, cg_eps=0.0,
+                                           preconditioner=False, evaluation_batch=mode))
+             for mode in ("full", "martens", "curvature")}
+    assert set(calls["full"]) == {None} and len(calls["full"]) >= 2  # backtracking, Armijo
+    assert calls["martens"].count(first_batch) == 2  # f(θ) and f(θ + p) for ρ
+    assert set(calls["martens"]) == {first_batch, None}
+    assert calls["curvature"].count(first_batch) >= 3  # backtracking (2+) and f(θ) for ρ
+    assert calls["curvature"][-1] is None  # Armijo's first trial, on all the data
+    assert set(calls["curvature"]) == {first_batch, None}
+
+
+def test_hessian_free_rejects_an_unknown_evaluation_batch():
+    with pytest.raises(ValueError, match="evaluation_batch"):
+        HessianFree(evaluation_batch="mini")
 
 
 def test_hessian_free_feeds_cg_as_martens_does(monkeypatch):
@@ -203,7 +244,7 @@ def test_hessian_free_backtracks_while_the_loss_improves():
         def __init__(self, losses):
             self.losses = losses
 
-        def value(self, theta):
+        def value(self, theta, batch=None):
             return self.losses[int(theta[0])]
 
     def solution(n):

@@ -11,6 +11,9 @@ from graph.errors import GraphError, NotInvertibleError
 from ..solve import cg
 from .loop import Optimizer
 
+# The data of HessianFree's loss evaluations for ρ and CG backtracking (see its docstring).
+EVALUATION_BATCHES = ("martens", "curvature", "full")
+
 
 def levenberg_marquardt(damping: float, rho: float, *, decrease: float = 2 / 3,
                         increase: float = 3 / 2, low: float = 0.25,
@@ -58,9 +61,17 @@ class HessianFree(Optimizer):
     improves (``backtracking``); λ follows levenberg_marquardt with ρ measured against the
     undamped model; an Armijo line search scales the step. The preconditioner is
     (diag F + λ)^``preconditioner_exponent``, F = (1/m) Σ_i ∇ℓ_i ∇ℓ_iᵀ the empirical Fisher
-    of the curvature batch. Every default is Martens' (his code measures backtracking and
-    ρ on the curvature batch to save evaluations; here they use the full data). CG stops on
-    Martens' φ test (``cg_eps``) or, with ``cg_tol`` > 0, also on a relative residual.
+    of the curvature batch. Every default is Martens'. CG stops on Martens' φ test
+    (``cg_eps``) or, with ``cg_tol`` > 0, also on a relative residual.
+
+    ``evaluation_batch`` chooses the data of the loss evaluations besides the gradient's:
+    ``"martens"`` (his released nnet_train_2.m): ρ on the curvature batch (its loss at θ and
+    θ + p against the model with the full gradient), backtracking on the full data;
+    ``"curvature"``: backtracking too on the curvature batch (the cheaper variant his code
+    leaves commented out); ``"full"``: both on the full data. The Armijo line search is
+    always on the full data, where the gradient is, so that ∇f·p is the slope of the loss it
+    tests (a non-descent p is never taken with a loss increase); when backtracking was on the
+    full data, its loss at the chosen p is the search's first trial.
 
     Each record adds ``damping`` (the λ of this step), ``rho``, ``cg_iterations``,
     ``cg_stop``, ``cg_iterate`` (the i of the CG iterate taken) and ``step_size``.
@@ -82,11 +93,15 @@ class HessianFree(Optimizer):
                  backtracking: bool = True, line_search_c: float = 1e-2,
                  line_search_shrink: float = 0.8, line_search_max: int = 60,
                  preconditioner: bool = True, preconditioner_exponent: float = 0.75,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, evaluation_batch: str = "martens"):
         if curvature not in ("ggn", "hessian"):
             raise ValueError(f"HessianFree: curvature must be 'ggn' or 'hessian', got "
                              f"{curvature!r}")
+        if evaluation_batch not in EVALUATION_BATCHES:
+            raise ValueError(f"HessianFree: evaluation_batch must be one of "
+                             f"{', '.join(EVALUATION_BATCHES)}; got {evaluation_batch!r}")
         self.curvature, self.damping = curvature, damping
+        self.evaluation_batch = evaluation_batch
         self.damping_decrease, self.damping_increase = damping_decrease, damping_increase
         self.rho_low, self.rho_high = rho_low, rho_high
         self.cg_max_iter, self.cg_eps, self.warm_start_decay = cg_max_iter, cg_eps, warm_start_decay
@@ -115,17 +130,19 @@ class HessianFree(Optimizer):
                       self._diagonal(objective, theta, batch, damping),
                       max_iter=self.cg_max_iter, eps=self.cg_eps, tol=self.cg_tol)
         self._previous = solution.x
-        index, p, loss_at_p = self._backtrack(objective, theta, solution)
+        on_batch = self.evaluation_batch == "curvature"
+        index, p, loss_at_p = self._backtrack(objective, theta, solution,
+                                              batch if on_batch else None)
         # M(p) - f for the undamped model: phi(p) = p^T (B + λI) p / 2 + ∇f·p, less λ|p|^2/2
         predicted = solution.phi[index] - 0.5 * damping * float(p @ p)
-        rho = (loss_at_p - self.loss) / predicted if predicted < 0 else float("nan")  # p = 0
+        rho = self._rho(objective, theta, p, predicted, batch, loss_at_p)
         self._damping = levenberg_marquardt(
             damping, rho, decrease=self.damping_decrease, increase=self.damping_increase,
             low=self.rho_low, high=self.rho_high)
         t, _ = armijo(lambda t: objective.value(theta + t * p), self.loss,
                       float(self.gradient @ p), c=self.line_search_c,
                       shrink=self.line_search_shrink, max_steps=self.line_search_max,
-                      first=loss_at_p)
+                      first=None if on_batch and batch is not None else loss_at_p)
         theta = theta + t * p
         record = self._evaluate(objective, theta)
         record.update(damping=damping, rho=rho, cg_iterations=solution.iterations,
@@ -143,14 +160,26 @@ class HessianFree(Optimizer):
                       / objective.batch_size(batch))
         return (fisher + damping) ** self.preconditioner_exponent
 
-    def _backtrack(self, objective, theta, solution):
+    def _rho(self, objective, theta, p, predicted, batch, loss_at_p):
+        """ρ = (f(θ + p) − f(θ)) / ``predicted``, the losses on the curvature ``batch``
+        unless evaluation_batch is "full"; NaN when p = 0 (``predicted`` is then 0).
+        ``loss_at_p`` is f(θ + p) on the data backtracking used."""
+        if not predicted < 0:
+            return float("nan")
+        if self.evaluation_batch == "full" or batch is None:
+            return (loss_at_p - self.loss) / predicted
+        after = loss_at_p if self.evaluation_batch == "curvature" else \
+            objective.value(theta + p, batch)
+        return (after - objective.value(theta, batch)) / predicted
+
+    def _backtrack(self, objective, theta, solution, batch=None):
         """(i, x_i, f(θ + x_i)) for the best of the kept CG iterates, walking back from the
-        last while the loss improves."""
+        last while the loss on ``batch`` (None: all the data) improves."""
         kept = solution.iterates if self.backtracking else solution.iterates[-1:]
         best_i, best_x = kept[-1]
-        best_loss = objective.value(theta + best_x)
+        best_loss = objective.value(theta + best_x, batch)
         for i, x in reversed(kept[:-1]):
-            loss = objective.value(theta + x)
+            loss = objective.value(theta + x, batch)
             if not loss < best_loss:
                 break
             best_i, best_x, best_loss = i, x, loss
