@@ -61,11 +61,18 @@ def resimplify(outputs):
     new = {}
     for node in topo_order(nodes):
         if node.inputs:
-            new[node] = node.op(*(new[x] for x in node.inputs), **node.params)
+            rebuilt = node.op(*(new[x] for x in node.inputs), **node.params)
+            new[node] = node if _same(rebuilt, node) else rebuilt
         else:
             new[node] = node
     result = [new[n] for n in nodes]
     return result[0] if single else result
+
+
+def _same(a, b) -> bool:
+    """The rebuilt node is the original one again (keeping it keeps the graph's identity)."""
+    return a.op is b.op and a.params == b.params and len(a.inputs) == len(b.inputs) and \
+        all(x is y for x, y in zip(a.inputs, b.inputs))
 
 
 def optimize(outputs):
@@ -74,8 +81,7 @@ def optimize(outputs):
     nodes, single = as_list(outputs)
     for _ in range(4):
         rewritten = cse(resimplify(nodes))
-        if len(topo_order(rewritten)) == len(topo_order(nodes)) and \
-                all(a is b for a, b in zip(rewritten, nodes)):
-            break
+        if all(a is b for a, b in zip(rewritten, nodes)):
+            break  # nodes are immutable: the same outputs are the same graph
         nodes = rewritten
     return nodes[0] if single else nodes

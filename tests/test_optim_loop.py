@@ -208,6 +208,7 @@ def test_rosenbrock_example(tmp_path):
     assert hf["reached"] and newton["reached"]
     assert not gd["reached"] and gd["iterations"] == 2000
     assert newton["iterations"] < 40 and hf["iterations"] < 60
+    # reaching f < 1e-10 pins the point only to about sqrt(1e-10) along the flat valley
     np.testing.assert_allclose(newton["path"][-1], [1.0, 1.0], atol=1e-4)
     assert len(hf["path"]) == hf["iterations"] + 1
     figure = rosenbrock.plot(runs, str(tmp_path / "rosenbrock.png"))

@@ -215,6 +215,7 @@ def test_minimize_passes_other_methods_through(method, options, hvps, program_ca
                              method=method, **options)
     assert result.success
     assert (program_calls.count(1) > 0) == hvps
+    # the gradient at SciPy's result, to the methods' own default tolerances (1e-5 and so on)
     np.testing.assert_allclose(4 * (result.x - 2) ** 3 + 2 * result.x, 0, atol=1e-4)
 
 
