@@ -11,17 +11,23 @@ from __future__ import annotations
 
 import builtins
 import functools
+import threading
 from collections import OrderedDict
 
 import numpy as np
 
-from .evaluate import as_list, check_value, resolve_feed, topo_order, variables
+from .feed import check_value, resolve_feed
 from .node import Node
 from .pretty import numbered
 from .rewrite import optimize
+from .traverse import as_list, restore, topo_order, variables
 
+# The cache keeps recent programs, and so their constants, alive: bounded by count and by
+# the bytes of those constants, so that a loop building graphs with new data stays small.
+CACHE_PROGRAMS = 128
+CACHE_BYTES = 256 * 2**20
 _CACHE: OrderedDict = OrderedDict()
-_CACHE_SIZE = 128
+_CACHE_LOCK = threading.Lock()
 
 
 class Program:
@@ -37,6 +43,7 @@ class Program:
         self.rewritten = optimize(self.outputs)
         self.variables = variables(self.rewritten)  # those the rewritten graph still reads
         self.nodes = topo_order(self.rewritten)
+        self.nbytes = sum(n.value.nbytes for n in self.nodes if n.is_const)
         self.source, self._run = _generate(self.nodes, self.variables, self.rewritten)
 
     def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:
@@ -107,6 +114,10 @@ def _generate(order, inputs, outputs):
 def compile(outputs) -> Program:  # noqa: A001 - the name users expect
     """Compile a node or list of nodes into a reusable :class:`Program` (cached).
 
+    The cache holds the most recent programs, at most ``CACHE_PROGRAMS`` of them and
+    ``CACHE_BYTES`` of their constants; :func:`clear_cache` empties it. Safe to call from
+    several threads.
+
     >>> import graph as G
     >>> x = G.var("x")
     >>> run = G.compile([x * x, x + 1])
@@ -115,12 +126,40 @@ def compile(outputs) -> Program:  # noqa: A001 - the name users expect
     """
     nodes, _ = as_list(outputs)
     key = tuple(nodes)
-    program = _CACHE.get(key)
-    if program is None:
-        program = Program(nodes)
+    with _CACHE_LOCK:
+        program = _CACHE.get(key)
+        if program is not None:
+            _CACHE.move_to_end(key)
+            return program
+    program = Program(nodes)  # outside the lock: two threads may both compile, harmlessly
+    with _CACHE_LOCK:
         _CACHE[key] = program
-        if len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    else:
-        _CACHE.move_to_end(key)
+        total = sum(p.nbytes for p in _CACHE.values())
+        while _CACHE and (len(_CACHE) > CACHE_PROGRAMS or total > CACHE_BYTES):
+            _, evicted = _CACHE.popitem(last=False)
+            total -= evicted.nbytes
     return program
+
+
+def clear_cache() -> None:
+    """Forget every cached program (and the constants it keeps alive)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def evaluate(outputs, feed=None, *, check_finite: bool = False):
+    """Compute the value of one node (or a list of nodes) with numpy.
+
+    Args:
+        outputs: a node or a list of nodes.
+        feed: values of the variables, keyed by variable node or by name. Variables the
+            outputs do not use are ignored.
+        check_finite: raise DomainError naming the first node whose value has a NaN or Inf.
+
+    >>> import graph as G
+    >>> x = G.var("x", (2,))
+    >>> G.evaluate(G.sum(x * x), {"x": [1.0, 2.0]})
+    array(5.)
+    """
+    nodes, single = as_list(outputs)
+    return restore(compile(nodes)(feed, check_finite=check_finite), single)

@@ -18,7 +18,7 @@ import html
 import pathlib
 from collections import Counter, deque
 
-from .evaluate import as_list, topo_order
+from .traverse import as_list, topo_order
 from .pretty import _const_summary, describe
 
 INSTALL_HINT = ('install the Python package with  pip install "rop[draw]"  and the Graphviz '

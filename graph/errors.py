@@ -9,6 +9,10 @@ class ShapeError(GraphError, ValueError):
     """Operand shapes that an op cannot combine, or a feed of the wrong shape."""
 
 
+class AxisError(ShapeError, IndexError):
+    """An axis (or axes) out of range for an operand's rank, as numpy's AxisError."""
+
+
 class DomainError(GraphError, ValueError):
     """A value outside an op's domain or branch, or a non-finite value where one is checked."""
 

@@ -26,7 +26,7 @@ from reprlib import repr as _short  # a repr cut short: file contents may be hug
 import numpy as np
 
 from .errors import GraphError
-from .evaluate import as_list, topo_order
+from .traverse import as_list, topo_order
 from .op import REGISTRY, const, var
 
 FORMAT = "rop-graph"

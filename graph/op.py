@@ -124,7 +124,7 @@ class Op:
             raise TypeError(f"{self.name} takes {self.arity} operand(s), got {len(inputs)}")
         if self.arity is None and not inputs:
             raise TypeError(f"{self.name} needs at least one operand")
-        inputs = tuple(as_node(x) for x in inputs)
+        inputs = _nodes(inputs)
         for i in self.const_inputs:
             if not inputs[i].is_const:
                 raise GraphError(f"{self.name}: operand {i} must be a constant, got {inputs[i]!r}")
@@ -301,9 +301,26 @@ def const(value, dtype=None) -> Node:
     return Node(CONST, (), {}, array.shape, array.dtype, value=array)
 
 
-def as_node(x) -> Node:
-    """A node unchanged; a number or array as a constant."""
-    return x if isinstance(x, Node) else const(x)
+def as_node(x, like=None) -> Node:
+    """A node unchanged; a number or array as a constant. A Python scalar next to nodes of
+    dtype ``like`` takes that dtype (numpy 2's rule: Python scalars do not promote)."""
+    if isinstance(x, Node):
+        return x
+    if like is not None and _is_python_scalar(x):
+        return const(x, dtype=np.result_type(like, np.float16, x))
+    return const(x)
+
+
+def _is_python_scalar(x) -> bool:
+    return type(x) in (int, float, bool)  # np.float64 subclasses float but is a strong type
+
+
+def _nodes(operands) -> tuple:
+    """Operands as nodes; Python scalars take the dtype the other operands give."""
+    strong = [x.dtype if isinstance(x, Node) else np.asarray(x).dtype
+              for x in operands if not _is_python_scalar(x)]
+    like = np.result_type(*strong) if strong else None
+    return tuple(as_node(x, like) for x in operands)
 
 
 def is_zero(node: Node) -> bool:

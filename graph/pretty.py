@@ -32,7 +32,7 @@ def describe(node, names) -> str:
 
 def numbered(outputs) -> dict:
     """node -> its line ``n4 = mul(n2, n3)  (5,)`` for every node the outputs depend on."""
-    from .evaluate import topo_order
+    from .traverse import topo_order
 
     names, lines = {}, {}
     for i, node in enumerate(topo_order(outputs)):
@@ -52,7 +52,7 @@ def pretty(nodes) -> str:
     n2 = sum(n1, axis=(0,), keepdims=False)  ()
     outputs: n2
     """
-    from .evaluate import as_list
+    from .traverse import as_list
 
     outputs, _ = as_list(nodes)
     lines = numbered(outputs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .evaluate import as_list, topo_order
+from .traverse import as_list, topo_order
 
 SMALL_CONST = 4096  # constants up to this many entries are compared by value
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .errors import ShapeError
-from .evaluate import as_list, topo_order
+from .traverse import as_list, topo_order
 
 
 def substitute(outputs, mapping: dict):

@@ -8,7 +8,7 @@ import numpy as np
 import sympy
 
 from .errors import GraphError
-from .evaluate import as_list, topo_order
+from .traverse import as_list, topo_order
 from .node import Node
 from .op import as_node, object_array
 

@@ -8,17 +8,8 @@ import numpy as np
 
 from graph import ops
 from graph.errors import ShapeError
-from graph.evaluate import as_list, topo_order
+from graph.traverse import as_list, depends_on, match_variables, topo_order
 from graph.op import as_node, const
-
-
-def depends_on(outputs, sources) -> set:
-    """The nodes among ``outputs``' ancestors that depend on one of ``sources``."""
-    found = set(sources)
-    for node in topo_order(outputs):
-        if any(x in found for x in node.inputs):
-            found.add(node)
-    return found
 
 
 def _merge_scatters(contributions):
@@ -82,7 +73,7 @@ def vjp(y, wrt, cotangent):
                 gx = node.op.apply_vjp(i, g, node)
                 if gx is not None:
                     pending.setdefault(x, []).append(ops.sum_to(gx, x.shape))
-    out = [results[t] if t in results else const(np.zeros(t.shape)) for t in targets]
+    out = [results[t] if t in results else const(np.zeros(t.shape, t.dtype)) for t in targets]
     return out[0] if single else out
 
 
@@ -101,4 +92,4 @@ def grad(f, wrt):
         raise ShapeError(f"grad needs a scalar output, but f has shape {f.shape}; for a "
                          f"non-scalar output use rop.vjp(f, wrt, cotangent) (or grad of "
                          f"G.sum(f) for the sum of its entries)")
-    return vjp(f, wrt, const(1.0))
+    return vjp(f, wrt, const(np.ones((), f.dtype)))

@@ -8,7 +8,7 @@ import numpy as np
 
 from graph import ops
 from graph.errors import ShapeError
-from graph.evaluate import as_list, topo_order
+from graph.traverse import as_list, topo_order
 from graph.op import as_node, const
 
 
@@ -48,7 +48,7 @@ def jvp(y, tangents: dict):
                     contributions.append(c)
         if contributions:
             tangent[node] = ops.expand_to(functools.reduce(ops.add, contributions), node.shape)
-    out = [tangent[n] if n in tangent else const(np.zeros(n.shape)) for n in ys]
+    out = [tangent[n] if n in tangent else const(np.zeros(n.shape, n.dtype)) for n in ys]
     return out[0] if single else out
 
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from graph import evaluate, ops
 from graph.errors import ShapeError
-from graph.evaluate import as_list
+from graph.traverse import as_list
 from graph.op import as_node, const, var
 from graph.substitute import substitute
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from graph import ops
 from graph.errors import NotInvertibleError
-from graph.evaluate import as_list, topo_order, variables
+from graph.traverse import as_list, fresh_names, topo_order
 from graph.op import var
 from graph.ops.guards import inverting
 from graph.pretty import numbered
@@ -250,18 +250,6 @@ def _guard_kinks(nodes, tol):
                                                   f"piecewise-linear op"))
                for n in reading}
     return substitute(nodes, guarded)
-
-
-def fresh_names(graph_nodes, stem, count):
-    taken = {v.name for v in variables(graph_nodes)}
-    names, i = [], 0
-    while len(names) < count:
-        name = stem if i == 0 else f"{stem}{i}"
-        if name not in taken:
-            names.append(name)
-            taken.add(name)
-        i += 1
-    return names
 
 
 def inverse(y, wrt, *, kink_tol: float = KINK_TOL, tear_limit: int = TEAR_LIMIT):

@@ -11,7 +11,7 @@ import sympy
 
 from graph import evaluate, ops
 from graph.errors import NotInvertibleError
-from graph.evaluate import as_list, variables
+from graph.traverse import as_list, fresh_names, variables
 from graph.op import as_node, const, var
 from graph.substitute import substitute
 from graph.symbolic import from_sympy, symbol_array, sympy_values
@@ -19,7 +19,7 @@ from graph.symbolic import from_sympy, symbol_array, sympy_values
 from .backprop import grad
 from .forward import jvp
 from .hessian import flatten, ggn_vp, hessian, hvp
-from .inverse import KINK_TOL, TEAR_LIMIT, fresh_names, solve_for
+from .inverse import KINK_TOL, TEAR_LIMIT, solve_for
 from .solve import cg
 
 GRAPH_METHODS = ("linear", "functional", "dense", "sympy", "fd")

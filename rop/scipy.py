@@ -20,13 +20,13 @@ import scipy.sparse.linalg
 
 import graph as G
 from graph.errors import FeedError
-from graph.evaluate import as_list, resolve_feed, variables
+from graph.feed import resolve_feed
+from graph.traverse import as_list, fresh_names, variables
 from graph.node import Node
 from graph.op import var
 
 from .backprop import grad
 from .hessian import ggn_vp, hvp
-from .inverse import fresh_names
 from .newton import inverse_hvp_graph
 
 # the methods of scipy.optimize.minimize that accept ``hessp``

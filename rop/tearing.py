@@ -15,11 +15,10 @@ import numpy as np
 
 from graph import ops
 from graph.errors import NotInvertibleError
-from graph.evaluate import topo_order
+from graph.traverse import depends_on, topo_order
 from graph.op import const, var
 from graph.substitute import substitute
 
-from .backprop import depends_on
 
 ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "where", "nonzero", "away_from_kink",
                "exp", "log", "tanh", "sigmoid", "softplus", "sin", "cos", "sqrt", "square",

@@ -10,7 +10,7 @@ import sympy
 
 from graph import evaluate, ops
 from graph.errors import NotInvertibleError, RuleCheckError
-from graph.evaluate import as_list
+from graph.traverse import as_list
 from graph.op import Op, as_node, const, object_array, var
 from graph.symbolic import symbol_array, sympy_values
 

@@ -133,7 +133,8 @@ SECTIONS = [
      ["graph.var", "graph.const", "graph.as_node", "graph.Node",
       ("table", ["graph.Node.label"])]),
     ("graph: evaluating and compiling", "",
-     ["graph.evaluate", "graph.compile", "graph.Program", ("table", ["graph.Program.__call__"]),
+     ["graph.evaluate", "graph.compile", "graph.clear_cache", "graph.Program",
+      ("table", ["graph.Program.__call__"]),
       "graph.topo_order", "graph.variables"]),
     ("graph: inspecting and transforming graphs", "",
      ["graph.pretty", "graph.substitute", "graph.to_sympy", "graph.from_sympy"]),
@@ -157,7 +158,7 @@ SECTIONS = [
     ("graph: errors",
      ("Every error rop raises is a `GraphError`, and also the builtin exception users "
       "already catch (`ValueError`, `KeyError`, ...)."),
-     [("table", ["graph.GraphError", "graph.ShapeError", "graph.DomainError",
+     [("table", ["graph.GraphError", "graph.ShapeError", "graph.AxisError", "graph.DomainError",
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
                  "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
     ("graph: saving and loading",

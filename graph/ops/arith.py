@@ -11,36 +11,39 @@ from .elementwise import abs_, log, sign, step
 from .guards import nonzero
 
 
+# Construction rewrites fire only where they give the value numpy gives for the graph as
+# written, up to rounding of finite results: NaN, +-Inf, signed zeros, overflow and
+# underflow behave as written. So x * 0 is not 0 (x may be Inf or NaN), 0 / x is not 0,
+# and x + 0.0 is not x (-0.0 + 0.0 is +0.0).
 def _keep(x, shape):
     """``x`` itself, when dropping the other operand leaves the output shape unchanged."""
     return x if x.shape == shape else None
 
 
-def _zeros(shape):
-    return const(np.zeros(shape))
+def _all_signed_zero(node, negative: bool) -> bool:
+    """A constant whose entries are all zeros of the given sign."""
+    return is_zero(node) and bool(np.all(np.signbit(node.value) == negative))
 
 
 def _simplify_add(x, y, *, out_shape):
-    if is_zero(y):
+    if _all_signed_zero(y, negative=True):  # x + (-0.0) is x for every x, -0.0 included
         return _keep(x, out_shape)
-    if is_zero(x):
+    if _all_signed_zero(x, negative=True):
         return _keep(y, out_shape)
-    if x is y:  # x + x = 2 x: one op, and the 2 can merge with other constant factors
+    if x is y:  # x + x = 2 x exactly: one op, and the 2 can merge with constant factors
         return mul(2.0, x)
     return None
 
 
 def _simplify_sub(x, y, *, out_shape):
-    if is_zero(y):
+    if _all_signed_zero(y, negative=False):  # x - (+0.0) is x for every x
         return _keep(x, out_shape)
-    if is_zero(x) and y.shape == out_shape:
+    if _all_signed_zero(x, negative=True) and y.shape == out_shape:  # -0.0 - y is -y
         return neg(y)
     return None
 
 
 def _simplify_mul(x, y, *, out_shape):
-    if is_zero(x) or is_zero(y):
-        return _zeros(out_shape)
     if is_one(y):
         return _keep(x, out_shape)
     if is_one(x):
@@ -53,13 +56,19 @@ def _simplify_mul(x, y, *, out_shape):
 
 
 def _merge_factor(c, y, out_shape):
-    """c * (d * z) -> (c d) * z and c * (-z) -> (-c) * z: one multiplication instead of
-    two, when the merged constant is no bigger than c and the shape is kept."""
+    """c * (d * z) -> (c d) * z and c * (-z) -> (-c) * z: one multiplication instead of two,
+    when the merged constant is no bigger than c, the shape is kept and the value provably
+    is numpy's: c and d both at least 1 in magnitude with c d finite (then d z overflows
+    only where c d z does), or both at most 1 with c d normal (d z underflows only where
+    c d z does)."""
     if y.op is neg:
         factor, rest = -c.value, y.inputs[0]
     elif y.op is mul and any(i.is_const for i in y.inputs):
         d, rest = y.inputs if y.inputs[0].is_const else y.inputs[::-1]
-        factor = c.value * d.value
+        with np.errstate(all="ignore"):
+            factor = c.value * d.value
+        if not _same_side_of_one(c.value, d.value, factor):
+            return None
     else:
         return None
     if np.size(factor) > c.size or np.broadcast_shapes(np.shape(factor), rest.shape) != out_shape:
@@ -67,9 +76,15 @@ def _merge_factor(c, y, out_shape):
     return mul(const(factor), rest)
 
 
+def _same_side_of_one(c, d, product) -> bool:
+    c, d, product = np.abs(c), np.abs(d), np.abs(product)
+    tiny = np.finfo(np.result_type(product, np.float16)).tiny
+    big = np.all(c >= 1) and np.all(d >= 1) and np.all(np.isfinite(product))
+    small = np.all(c <= 1) and np.all(d <= 1) and np.all(product >= tiny)
+    return bool(big or small)
+
+
 def _simplify_div(x, y, *, out_shape):
-    if is_zero(x):
-        return _zeros(out_shape)
     return _keep(x, out_shape) if is_one(y) else None
 
 
@@ -200,7 +215,7 @@ def _where_shape(cond, a, b):
 
 
 def _mask(cond, selected=True):
-    chosen = np.asarray(cond.value != 0, dtype=np.float64)
+    chosen = np.asarray(cond.value != 0, dtype=cond.dtype)
     return const(chosen if selected else 1 - chosen)
 
 

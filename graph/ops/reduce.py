@@ -49,13 +49,6 @@ def _simplify_reduce(x, *, out_shape, axis, keepdims):
     return None
 
 
-def _mean_of_broadcast(x, *, out_shape, axis, keepdims):
-    summed = _simplify_reduce(x, out_shape=out_shape, axis=axis, keepdims=keepdims)
-    if summed is None or summed is x:
-        return summed
-    return reshape(x.inputs[0], shape=out_shape)  # the mean of copies is the value
-
-
 def _object_sum(x, axis, keepdims):
     return object_array(np.sum(x, axis=axis, keepdims=keepdims))
 
@@ -82,7 +75,8 @@ mean = define_op(
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
     / _count(x.shape, axis),
     inverse=NoInverse("mean keeps only the average of the entries it reduces"),
-    domain=REALS, simplify=lambda x, **p: _mean_of_broadcast(x, **p),
+    # no mean(broadcast(y)) -> y: numpy's sum of the copies overflows where y does not
+    domain=REALS, simplify=lambda x, *, out_shape, axis, keepdims: x if not axis else None,
     examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 1})],
     code=lambda x, axis, keepdims: f"{x}.mean(axis={axis!r}, keepdims={keepdims!r})",
     doc="out = the mean of x over `axis` (all axes by default); keepdims as in numpy",

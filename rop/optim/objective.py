@@ -10,12 +10,11 @@ import numpy as np
 
 from graph.compile import compile as compile_program
 from graph.errors import GraphError, ShapeError
-from graph.evaluate import variables
+from graph.traverse import fresh_names, variables
 from graph.op import var
 
 from ..backprop import grad
 from ..hessian import ggn_vp, hvp
-from ..inverse import fresh_names
 from ..newton import inverse_hvp
 
 # What one call costs, in gradient-equivalents on the full data (a gradient = 1). Backprop
