@@ -10,8 +10,8 @@ from . import ops
 from .compile import Program, clear_cache, compile, evaluate
 from .draw import draw, to_dot, to_latex
 from .io import GraphFileError, dumps, load, loads, save
-from .errors import (AxisError, DomainError, FeedError, GraphError, MissingRuleError, NotInvertibleError,
-                     RuleCheckError, ShapeError)
+from .errors import (AxisError, DomainError, FeedError, GraphError, MissingRuleError,
+                     NotInvertibleError, OutOfBoundsError, RuleCheckError, ShapeError)
 from .traverse import topo_order, variables
 from .node import Node
 from .op import (POSITIVE, REALS, Example, Interval, NoInverse, Op, all_ops, as_node, const,
@@ -22,8 +22,8 @@ from .substitute import substitute
 from .symbolic import from_sympy, to_sympy
 
 __all__ = [
-    "ops", "Program", "compile", "clear_cache", "AxisError", "DomainError", "FeedError", "GraphError", "MissingRuleError",
-    "NotInvertibleError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
+    "ops", "Program", "compile", "clear_cache", "AxisError", "DomainError", "FeedError",
+    "GraphError", "MissingRuleError", "NotInvertibleError", "OutOfBoundsError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
     "Node", "POSITIVE", "REALS", "Example", "Interval", "NoInverse", "Op", "all_ops", "as_node",
     "const", "construction_rewrites", "define_op", "elementwise_op", "var", "pretty", "from_sympy",
     "to_sympy", "substitute", "draw", "to_dot", "to_latex", "save", "load", "dumps", "loads",

@@ -9,8 +9,12 @@ class ShapeError(GraphError, ValueError):
     """Operand shapes that an op cannot combine, or a feed of the wrong shape."""
 
 
-class AxisError(ShapeError, IndexError):
-    """An axis (or axes) out of range for an operand's rank, as numpy's AxisError."""
+class OutOfBoundsError(ShapeError, IndexError):
+    """An index out of range for an axis (numpy raises IndexError)."""
+
+
+class AxisError(OutOfBoundsError):
+    """An axis out of range for an operand's rank (numpy's AxisError)."""
 
 
 class DomainError(GraphError, ValueError):

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import GraphError, ShapeError
+from .errors import AxisError, GraphError, ShapeError
 from .node import Node
 
 REGISTRY: dict[str, "Op"] = {}
@@ -332,6 +332,31 @@ def is_one(node: Node) -> bool:
 
 
 # -- family helpers -----------------------------------------------------------------------
+def normalize_axis(axis, ndim: int, opname: str) -> int:
+    """``axis`` in ``0..ndim-1`` (negative axes count from the end, as in numpy); an
+    AxisError naming the op, the axis and the rank when it is out of range."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{opname}: an axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        span = f"axes run from {-ndim} to {ndim - 1}" if ndim else "it has no axes"
+        raise AxisError(f"{opname}: axis {axis} is out of bounds for an operand of rank "
+                        f"{ndim} ({span})")
+    return int(axis) % ndim
+
+
+def normalize_axes(axes, ndim: int, opname: str) -> tuple:
+    """A tuple of axes, each normalized; repeated axes are refused."""
+    if isinstance(axes, (int, np.integer)) and not isinstance(axes, (bool, np.bool_)):
+        axes = (axes,)
+    if not isinstance(axes, (tuple, list)):
+        raise TypeError(f"{opname}: axes must be an integer or a tuple of integers, got "
+                        f"{axes!r}")
+    normalized = tuple(normalize_axis(a, ndim, opname) for a in axes)
+    if len(set(normalized)) != len(normalized):
+        raise AxisError(f"{opname}: repeated axis in {tuple(axes)}")
+    return normalized
+
+
 def broadcast_shape(opname: str, *shapes) -> tuple:
     try:
         return tuple(np.broadcast_shapes(*shapes))

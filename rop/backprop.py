@@ -47,6 +47,7 @@ def vjp(y, wrt, cotangent):
     ys, single_y = as_list(y)
     cotangents = [cotangent] if single_y else list(cotangent)
     targets, single = as_list(wrt)
+    targets = match_variables(ys, targets, "vjp")
     if len(cotangents) != len(ys):
         raise ValueError(f"vjp: {len(ys)} outputs but {len(cotangents)} cotangents")
     on_path = depends_on(ys, targets)

@@ -8,7 +8,7 @@ import numpy as np
 
 from graph import ops
 from graph.errors import ShapeError
-from graph.traverse import as_list, topo_order
+from graph.traverse import as_list, match_variables, topo_order
 from graph.op import as_node, const
 
 
@@ -30,8 +30,12 @@ def jvp(y, tangents: dict):
     array(6.)
     """
     ys, single = as_list(y)
+    if not isinstance(tangents, dict):
+        raise TypeError(f"jvp: tangents must be a dict {{node: direction}}, got "
+                        f"{type(tangents).__name__}")
+    moving = match_variables(ys, list(tangents), "jvp")
     tangent = {}
-    for node, direction in tangents.items():
+    for node, direction in zip(moving, tangents.values()):
         direction = as_node(direction)
         if direction.shape != node.shape:
             raise ShapeError(f"jvp: tangent of shape {direction.shape} given for "

@@ -9,7 +9,7 @@ import numpy as np
 
 from graph import evaluate, ops
 from graph.errors import ShapeError
-from graph.traverse import as_list
+from graph.traverse import as_list, fresh_names, match_variables, restore
 from graph.op import as_node, const, var
 from graph.substitute import substitute
 
@@ -17,16 +17,18 @@ from .backprop import grad, vjp
 from .forward import jvp
 
 
-def _directions(wrt, v):
+def _directions(f, wrt, v, caller):
     """(list of wrt nodes, list of direction nodes, whether single) with shapes checked."""
     targets, single = as_list(wrt)
+    targets = match_variables([f], targets, caller)
     vs = [v] if single else list(v)
     if len(vs) != len(targets):
-        raise ValueError(f"{len(targets)} parameter tensors but {len(vs)} directions")
-    vs = [as_node(d) for d in vs]
+        raise ValueError(f"{caller}: {len(targets)} parameter tensors but {len(vs)} directions")
+    vs = [as_node(d, like=t.dtype) for t, d in zip(targets, vs)]
     for t, d in zip(targets, vs):
         if t.shape != d.shape:
-            raise ShapeError(f"direction of shape {d.shape} given for {t!r} of shape {t.shape}")
+            raise ShapeError(f"{caller}: direction of shape {d.shape} given for {t!r} of shape "
+                             f"{t.shape}")
     return targets, vs, single
 
 
@@ -43,16 +45,18 @@ def hvp(f, wrt, v, mode: str = "fwd-rev"):
     >>> G.evaluate(rop.hvp(f, x, [1.0, 1.0]), {"x": [1.0, 2.0]})
     array([ 6., 12.])
     """
-    targets, vs, single = _directions(wrt, v)
+    if mode not in ("fwd-rev", "rev-rev"):
+        raise ValueError(f"hvp: mode must be 'fwd-rev' or 'rev-rev', got {mode!r}")
+    targets, vs, single = _directions(f, wrt, v, "hvp")
     gradients = grad(f, targets)
     if mode == "fwd-rev":
-        out = jvp(gradients, dict(zip(targets, vs)))
-    elif mode == "rev-rev":
-        inner = functools.reduce(ops.add, [ops.sum(g * d) for g, d in zip(gradients, vs)])
-        out = grad(inner, targets)
-    else:
-        raise ValueError(f"hvp: mode must be 'fwd-rev' or 'rev-rev', got {mode!r}")
-    return out[0] if single else out
+        return restore(jvp(gradients, dict(zip(targets, vs))), single)
+    # H v = grad <grad f, v> with v held fixed: v may itself depend on wrt (v = grad f, say),
+    # so it enters as fresh variables, put back after differentiating
+    held = [var(name, d.shape, d.dtype) for name, d in
+            zip(fresh_names([f, *vs], "held_direction", len(vs)), vs)]
+    inner = functools.reduce(ops.add, [ops.sum(g * d) for g, d in zip(gradients, held)])
+    return restore(substitute(grad(inner, targets), dict(zip(held, vs))), single)
 
 
 def ggn_vp(f, output, wrt, v):
@@ -69,9 +73,9 @@ def ggn_vp(f, output, wrt, v):
     >>> G.evaluate(rop.ggn_vp(f, z, w, [1.0, 1.0]), {"w": [0.0, 0.0]})
     array([1., 1.])
     """
-    targets, vs, single = _directions(wrt, v)
+    targets, vs, single = _directions(f, wrt, v, "ggn_vp")
     jv = jvp(output, dict(zip(targets, vs)))
-    z = var(f"ggn_output_{id(output)}", output.shape)
+    z = var(fresh_names([f, output], "ggn_output", 1)[0], output.shape, output.dtype)
     f_of_z = substitute(f, {output: z})
     curvature_jv = substitute(jvp(grad(f_of_z, z), {z: jv}), {z: output})
     out = vjp(output, targets, curvature_jv)
@@ -91,8 +95,11 @@ def hessian(f, wrt):
            [1., 0.]])
     """
     targets, _ = as_list(wrt)
+    targets = match_variables([f], targets, "hessian")
     sizes = [t.size for t in targets]
     n = sum(sizes)
+    if n == 0:
+        return const(np.zeros((0, 0), f.dtype))
     gradients = grad(f, targets)
     columns = []
     for i in range(n):

@@ -158,7 +158,8 @@ SECTIONS = [
     ("graph: errors",
      ("Every error rop raises is a `GraphError`, and also the builtin exception users "
       "already catch (`ValueError`, `KeyError`, ...)."),
-     [("table", ["graph.GraphError", "graph.ShapeError", "graph.AxisError", "graph.DomainError",
+     [("table", ["graph.GraphError", "graph.ShapeError", "graph.OutOfBoundsError", "graph.AxisError",
+                 "graph.DomainError",
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
                  "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
     ("graph: saving and loading",

@@ -4,21 +4,17 @@ import numpy as np
 import sympy
 
 from ..errors import ShapeError
-from ..op import REALS, Example, NoInverse, define_op, object_array, sympy_elementwise
+from ..op import (REALS, Example, NoInverse, define_op, normalize_axes, object_array,
+                  sympy_elementwise)
 from .elementwise import exp
 from .structure import broadcast_to, reshape
 
 
-def _axis_params(s, axis=None, keepdims=False):
-    n = len(s)
-    if axis is None:
-        axes = tuple(range(n))
-    else:
-        axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-        if any(not -n <= a < n for a in axes):
-            raise ShapeError(f"axis {axis} is out of range for shape {s}")
-        axes = tuple(sorted({int(a) % n for a in axes}))
-    return {"axis": axes, "keepdims": bool(keepdims)}
+def _axis_params(opname):
+    def normalize(s, axis=None, keepdims=False):
+        axes = tuple(range(len(s))) if axis is None else normalize_axes(axis, len(s), opname)
+        return {"axis": tuple(sorted(axes)), "keepdims": bool(keepdims)}
+    return normalize
 
 
 def _reduced_shape(s, axis, keepdims):
@@ -54,7 +50,7 @@ def _object_sum(x, axis, keepdims):
 
 
 sum = define_op(  # noqa: A001 - numpy's name for the op
-    "sum", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    "sum", arity=1, normalize=_axis_params("sum"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     sympy=_object_sum,
     rop=lambda dx, x, *, out, axis, keepdims: sum(dx, axis=axis, keepdims=keepdims),
@@ -68,7 +64,7 @@ sum = define_op(  # noqa: A001 - numpy's name for the op
 )
 
 mean = define_op(
-    "mean", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    "mean", arity=1, normalize=_axis_params("mean"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
     sympy=lambda x, axis, keepdims: _object_sum(x, axis, keepdims) / _count(x.shape, axis),
     rop=lambda dx, x, *, out, axis, keepdims: mean(dx, axis=axis, keepdims=keepdims),
@@ -96,7 +92,7 @@ def _softmax(x, out, axis):
 
 
 logsumexp = define_op(
-    "logsumexp", arity=1, normalize=_axis_params, shape=_reduced_shape,
+    "logsumexp", arity=1, normalize=_axis_params("logsumexp"), shape=_reduced_shape,
     numpy=_logsumexp,
     sympy=lambda x, axis, keepdims: sympy_elementwise(sympy.log, 1)(
         _object_sum(sympy_elementwise(sympy.exp, 1)(x), axis, keepdims)),

@@ -5,17 +5,20 @@ itself (or its adjoint) to the tangent or cotangent."""
 import numpy as np
 import sympy
 
-from ..errors import ShapeError
-from ..op import REALS, Example, NoInverse, broadcast_shape, define_op, object_array
+from ..errors import AxisError, OutOfBoundsError, ShapeError
+from ..op import (REALS, Example, NoInverse, broadcast_shape, define_op, normalize_axes,
+                  normalize_axis, object_array)
 
 
 # -- transpose ----------------------------------------------------------------------------
 def _transpose_axes(s, axes=None):
-    axes = tuple(reversed(range(len(s)))) if axes is None else tuple(int(a) % max(len(s), 1)
-                                                                      for a in axes)
-    if sorted(axes) != list(range(len(s))):
-        raise ShapeError(f"transpose: axes {axes} are not a permutation of the axes of {s}")
-    return {"axes": axes}
+    if axes is None:
+        return {"axes": tuple(reversed(range(len(s))))}
+    normalized = normalize_axes(axes, len(s), "transpose")
+    if len(normalized) != len(s):
+        raise AxisError(f"transpose: axes {tuple(axes)} are not a permutation of the {len(s)} "
+                        f"axes of an operand of shape {s}")
+    return {"axes": normalized}
 
 
 def _simplify_transpose(x, *, out_shape, axes):
@@ -109,16 +112,30 @@ broadcast_to = define_op(
 
 # -- getitem and its adjoint scatter ------------------------------------------------------
 def normalize_index(s, index):
-    """Basic index -> tuple of ints and concrete slices (start, stop, step all ints)."""
+    """A basic index as a tuple of ints, concrete slices (start, stop, step all ints) and
+    None (a new axis of length 1), with ``...`` expanded, checked against shape ``s``."""
     index = index if isinstance(index, tuple) else (index,)
-    if len(index) > len(s):
-        raise ShapeError(f"getitem: index {index} has more entries than shape {s} has axes")
-    out = []
-    for entry, dim in zip(index, s):
-        if isinstance(entry, (int, np.integer)) and not isinstance(entry, bool):
+    ellipses = sum(entry is Ellipsis for entry in index)
+    if ellipses > 1:
+        raise ShapeError(f"getitem: an index can only have one ellipsis (...), got {index}")
+    consumed = sum(entry is not None and entry is not Ellipsis for entry in index)
+    if consumed > len(s):
+        raise OutOfBoundsError(f"getitem: index {index} indexes {consumed} axes, but shape {s} "
+                               f"has {len(s)}")
+    if ellipses:
+        at = index.index(Ellipsis)
+        index = index[:at] + (slice(None),) * (len(s) - consumed) + index[at + 1:]
+    out, axis = [], 0
+    for entry in index:
+        if entry is None:
+            out.append(None)
+            continue
+        dim = s[axis]
+        axis += 1
+        if isinstance(entry, (int, np.integer)) and not isinstance(entry, (bool, np.bool_)):
             if not -dim <= entry < dim:
-                raise ShapeError(f"getitem: index {entry} is out of range for an axis of "
-                                 f"length {dim} in shape {s}")
+                raise OutOfBoundsError(f"getitem: index {entry} is out of bounds for axis "
+                                       f"{axis - 1} of length {dim} in shape {s}")
             out.append(int(entry) % dim)
         elif isinstance(entry, slice):
             start, stop, step = entry.indices(dim)
@@ -126,7 +143,8 @@ def normalize_index(s, index):
             # as a slice bound it would mean the last entry: None keeps the meaning
             out.append(slice(start, None if step < 0 and stop < 0 else stop, step))
         else:
-            raise ShapeError(f"getitem supports ints and slices (basic indexing), got {entry!r}")
+            raise TypeError(f"getitem supports ints, slices, ... and None (basic indexing), "
+                            f"got {entry!r}")
     return tuple(out)
 
 
@@ -146,7 +164,7 @@ getitem = define_op(
     domain=REALS,
     examples=[Example(((3, 2),), {"index": 1}), Example(((3, 2),), {"index": (slice(0, 2), 1)})],
     code=lambda x, index: f"{x}[{index!r}]",
-    doc="out = x[index] for basic indices (ints and slices)",
+    doc="out = x[index] for basic indices (ints, slices, ... and None)",
 )
 
 
@@ -184,7 +202,7 @@ def _concat_params(*shapes, axis=0):
     ndim = len(shapes[0])
     if ndim == 0:
         raise ShapeError("concatenate: operands must have at least one axis, got shape ()")
-    return {"axis": int(axis) % ndim}
+    return {"axis": normalize_axis(axis, ndim, "concatenate")}
 
 
 def _concat_shape(*shapes, axis):
