@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 import graph as G  # noqa: E402
 import rop  # noqa: E402
-from rop.newton import inverse_hvp_graph  # noqa: E402
+from rop.inverse_hvp import inverse_hvp_graph  # noqa: E402
 
 DENSE_LIMIT = 4096  # parameters per block up to which H is formed (4096^2 doubles: 128 MB)
 

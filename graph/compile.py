@@ -20,7 +20,9 @@ from .feed import check_value, resolve_feed
 from .node import Node
 from .pretty import numbered
 from .rewrite import optimize
-from .traverse import as_list, restore, topo_order, variables
+from .leaves import const
+from .substitute import substitute
+from .traverse import as_list, depends_on, restore, topo_order, variables
 
 # The cache keeps recent programs, and so their constants, alive: bounded by count and by
 # the bytes of those constants, so that a loop building graphs with new data stays small.
@@ -145,6 +147,29 @@ def clear_cache() -> None:
     """Forget every cached program (and the constants it keeps alive)."""
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+def specialize(outputs, feed, keep) -> list:
+    """The outputs at the point ``feed`` as functions of the variables ``keep`` only: every
+    node that does not depend on ``keep`` is evaluated once and becomes a constant (partial
+    evaluation). Compiling the result gives a program that redoes only what ``keep`` moves.
+
+    >>> import graph as G
+    >>> x, v = G.var("x", (2,)), G.var("v", (2,))
+    >>> [y] = specialize([G.exp(x) * v], {"x": [0.0, 0.0]}, keep=[v])
+    >>> [n.op.name for n in G.topo_order([y]) if n.inputs]
+    ['mul']
+    """
+    nodes, _ = as_list(outputs)
+    moving = depends_on(nodes, keep)
+    frontier = list(dict.fromkeys(
+        x for n in topo_order(nodes) if n in moving for x in n.inputs
+        if x not in moving and not x.is_const))
+    frontier += [n for n in nodes if n not in moving and not n.is_const]
+    if not frontier:
+        return nodes
+    values = compile(frontier)(feed)
+    return substitute(nodes, {n: const(v) for n, v in zip(frontier, values)})
 
 
 def evaluate(outputs, feed=None, *, check_finite: bool = False):

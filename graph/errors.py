@@ -36,5 +36,16 @@ class NotInvertibleError(GraphError, ValueError):
     """A graph (or one node of it) cannot be inverted for the requested input."""
 
 
+class CertificateError(NotInvertibleError):
+    """A computed answer (an inverse-Hessian-vector product) failed its certificate: its
+    residual exceeds the stated tolerance, or the point is numerically singular.
+    ``certificate``, ``tolerance`` and ``condition`` hold what was measured."""
+
+    def __init__(self, message, *, certificate=float("nan"), tolerance=float("nan"),
+                 condition=float("nan")):
+        super().__init__(message)
+        self.certificate, self.tolerance, self.condition = certificate, tolerance, condition
+
+
 class RuleCheckError(GraphError, AssertionError):
     """check_op / check_grads found a rule that disagrees with sympy or finite differences."""

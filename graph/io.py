@@ -27,7 +27,8 @@ import numpy as np
 
 from .errors import GraphError
 from .traverse import as_list, topo_order
-from .op import REGISTRY, const, var
+from .leaves import const, var
+from .op import REGISTRY
 
 FORMAT = "rop-graph"
 VERSION = 1

@@ -1,17 +1,20 @@
-"""Op: one primitive with all of its rules in one place; the registry; family helpers.
+"""Op: one primitive with all of its rules and properties in one place; the registry.
 
 Rule conventions (every rule builds graph nodes, never numbers, so transformations compose):
 
-=========  ==========================================  ======================================
-rule       entry i of the tuple is called as           and returns
-=========  ==========================================  ======================================
-``rop``    ``rule(dx, *inputs, out=node, **params)``    input i's contribution to R{out}
-``vjp``    ``rule(g, *inputs, out=node, **params)``     the cotangent of input i, given the
-                                                        output's cotangent ``g``
-``inverse``  ``rule(out, *inputs, **params)``           input i solved from ``out`` and the
-                                                        other inputs; ``inputs[i]`` is the
-                                                        original node, a branch hint only
-=========  ==========================================  ======================================
+===========  ===========================================  ===================================
+rule         entry i of the tuple is called as            and returns
+===========  ===========================================  ===================================
+``rop``      ``rule(dx, *inputs, out=node, **params)``    input i's contribution to R{out}
+``vjp``      ``rule(g, *inputs, out=node, **params)``     the cotangent of input i, given the
+                                                          output's cotangent ``g``
+``inverse``  ``rule(out, *inputs, **params)``             input i solved from ``out`` and the
+                                                          other inputs; ``inputs[i]`` is the
+                                                          original node, a branch hint only
+``batch``    ``rule(*inputs, batched=flags, **params)``   the output with a leading batch axis,
+                                                          for inputs of which those flagged
+                                                          carry one (one rule, not a tuple)
+===========  ===========================================  ===================================
 
 ``None`` in ``rop``/``vjp`` means "this derivative is zero"; in ``inverse`` it means "cannot
 solve for this input" and comes with a reason. A unary op may give a bare function instead
@@ -19,24 +22,48 @@ of a 1-tuple. Variadic ops (``arity=None``) give one function, called with ``ind
 Summing contributions, broadcasting tangents up to the output shape and summing cotangents
 down to the input shape happen once, in the transformations (rop/), never inside rules.
 
-An op may also give ``code(*argument_names, **params)``: the numpy expression compile()
-writes for it (``"np.tanh(a)"``); without one, compile calls the ``numpy`` function.
+Properties say what an op is, so that transformations never name ops: ``elementwise``,
+``linear`` (operands it is jointly linear in), ``multilinear`` (linear in each one
+separately), ``repeated`` (the inverse when one unknown fills every operand), ``image``,
+``axis_map`` (which output axis an operand's axis runs along without mixing), ``selects`` /
+``embeds`` / ``disjoint_operands`` / ``reduces`` (how entries move). check_op verifies them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Protocol
 
 import numpy as np
 
-from .errors import AxisError, GraphError, ShapeError
+from .domains import Interval, NoInverse
+from .errors import GraphError
+from .leaves import as_nodes, const
 from .node import Node
 
 REGISTRY: dict[str, "Op"] = {}
 _REWRITING = contextvars.ContextVar("rewriting", default=True)
+
+
+class RopRule(Protocol):
+    def __call__(self, dx: Node, *inputs: Node, out: Node, **params) -> Node | None: ...
+
+
+class VjpRule(Protocol):
+    def __call__(self, g: Node, *inputs: Node, out: Node, **params) -> Node | None: ...
+
+
+class InverseRule(Protocol):
+    def __call__(self, out: Node, *inputs: Node, **params) -> Node: ...
+
+
+class BatchRule(Protocol):
+    def __call__(self, *inputs: Node, batched: tuple, **params) -> Node: ...
+
+
+class AxisMap(Protocol):
+    def __call__(self, i: int, axis: int, *shapes: tuple, **params) -> int | None: ...
 
 
 @contextlib.contextmanager
@@ -51,48 +78,20 @@ def construction_rewrites(enabled: bool):
         _REWRITING.reset(token)
 
 
-@dataclass(frozen=True)
-class Interval:
-    """Open interval where an op's input may be sampled (by check_op and property tests)."""
-
-    lo: float
-    hi: float
-
-    def sample(self, rng, shape):
-        return rng.uniform(self.lo, self.hi, size=shape)
-
-
-REALS = Interval(-2.0, 2.0)
-POSITIVE = Interval(0.3, 2.5)
-UNIT = Interval(-0.9, 0.9)  # inside (-1, 1)
-
-
-@dataclass(frozen=True)
-class Example:
-    """Operand shapes and params on which check_op proves an op's rules symbolically."""
-
-    shapes: tuple
-    params: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class NoInverse:
-    """An explicit statement that an op cannot be solved for an operand, and why."""
-
-    reason: str
-
-
 class Op:
-    """A primitive: numpy forward, shape rule, sympy form, R-op, VJP (and inverse) rules.
+    """A primitive: numpy forward, shape rule, sympy form, R-op, VJP, inverse and batching
+    rules, and the properties transformations read (see the module docstring).
 
     Ops are callable and build nodes: ``graph.ops.tanh(x)``. Use :func:`define_op` (or a
-    family helper such as :func:`elementwise_op`) to create and register one.
+    family helper such as :func:`graph.elementwise_op`) to create and register one.
     """
 
-    def __init__(self, name, *, arity, numpy, shape, sympy, rop, vjp, inverse, domain,
+    def __init__(self, name, *, arity, numpy, shape, sympy, rop, vjp, inverse, batch, domain,
                  examples, doc, normalize=None, simplify=None, kink_distance=None,
                  const_inputs=(), fold=True, broadcasts=False, piecewise_constant=False,
-                 code=None):
+                 code=None, elementwise=False, linear=(), multilinear=(), repeated=None,
+                 image=None, axis_map=None, selects=False, embeds=False,
+                 disjoint_operands=False, reduces=False):
         self.name = name
         self.arity = arity
         self.numpy = numpy
@@ -101,6 +100,7 @@ class Op:
         self.rop = rop if isinstance(rop, tuple) or rop is None else (rop,)
         self.vjp = vjp if isinstance(vjp, tuple) or vjp is None else (vjp,)
         self.inverse = inverse if isinstance(inverse, (tuple, NoInverse)) else (inverse,)
+        self.batch: BatchRule = batch
         self.domain = domain if isinstance(domain, tuple) else (domain,) * (arity or 1)
         self.examples = tuple(examples)
         self.doc = doc
@@ -112,6 +112,16 @@ class Op:
         self.broadcasts = broadcasts
         self.piecewise_constant = piecewise_constant  # zero derivative: a branch or a slope
         self.code = code  # (*argument names, **params) -> a numpy expression, for compile
+        self.elementwise = elementwise  # out[i] reads only the operands' entries at i
+        self.linear = linear  # operands it is jointly linear in (True: all of them)
+        self.multilinear = tuple(multilinear)  # operands it is linear in one at a time
+        self.repeated = repeated  # (out, u, **params) -> u, when u fills every operand
+        self.image = image  # Interval, or (i, inputs, params) -> Interval | None
+        self.axis_map: AxisMap | None = axis_map
+        self.selects = selects  # out is a selection of the operand's entries (a gather)
+        self.embeds = embeds  # out is the operand's entries placed among zeros
+        self.disjoint_operands = disjoint_operands  # each operand fills its own part of out
+        self.reduces = reduces  # a linear reduction over params["axis"]
         self.__doc__ = doc
 
     def __repr__(self):
@@ -124,7 +134,7 @@ class Op:
             raise TypeError(f"{self.name} takes {self.arity} operand(s), got {len(inputs)}")
         if self.arity is None and not inputs:
             raise TypeError(f"{self.name} needs at least one operand")
-        inputs = _nodes(inputs)
+        inputs = as_nodes(inputs)
         for i in self.const_inputs:
             if not inputs[i].is_const:
                 raise GraphError(f"{self.name}: operand {i} must be a constant, got {inputs[i]!r}")
@@ -137,7 +147,8 @@ class Op:
         if self.broadcasts:
             inputs = _drop_broadcasts(inputs, shape)
         if self.fold and all(x.is_const for x in inputs) and _folds_small(inputs, shape):
-            return const(self.numpy(*(x.value for x in inputs), **params))
+            with np.errstate(all="ignore"):  # a NaN folded is the NaN numpy would compute
+                return const(self.numpy(*(x.value for x in inputs), **params))
         if self.simplify is not None:
             simpler = self.simplify(*inputs, out_shape=shape, **params)
             if simpler is not None:
@@ -151,6 +162,22 @@ class Op:
             shape = self.shape(*(x.shape for x in inputs), **params)
         dtype = np.result_type(*(x.dtype for x in inputs), np.float16)
         return Node(self, inputs, params, shape, dtype)
+
+    # -- properties, by operand ---------------------------------------------------------
+    def is_linear_in(self, i: int) -> bool:
+        return self.linear is True or i in self.linear
+
+    def affine_in(self, moving) -> bool:
+        """Whether the op is affine in the operands ``moving`` (indices) together, the
+        others held fixed: all jointly linear ones, or a single multilinear one."""
+        moving = set(moving)
+        if all(self.is_linear_in(i) for i in moving):
+            return True
+        return len(moving) == 1 and moving <= set(self.multilinear)
+
+    def image_for(self, i: int, inputs, params) -> Interval | None:
+        """The outputs that have a preimage when solving for operand ``i`` (None: all)."""
+        return self.image(i, inputs, params) if callable(self.image) else self.image
 
     # -- rules, looked up by operand index ------------------------------------------------
     def _rule(self, rules, i):
@@ -192,6 +219,11 @@ class Op:
             params["index"] = i
         return rule(out, *inputs, **params)
 
+    def apply_batch(self, inputs, batched, params) -> Node:
+        """The op applied to ``inputs`` of which those flagged in ``batched`` carry a leading
+        batch axis; the result carries one too."""
+        return self.batch(*inputs, batched=tuple(batched), **params)
+
     def input_domain(self, i: int) -> Interval:
         """Where operand ``i`` is sampled by checks (variadic ops share one interval)."""
         return self.domain[min(i, len(self.domain) - 1)]
@@ -200,8 +232,7 @@ class Op:
         """The rule solving for operand ``i``, or a NoInverse saying why there is none."""
         if isinstance(self.inverse, NoInverse):
             return self.inverse
-        rule = self.inverse[0] if self.arity is None else self.inverse[i]
-        return rule
+        return self.inverse[0] if self.arity is None else self.inverse[i]
 
 
 def _drop_broadcasts(inputs, shape):
@@ -222,19 +253,33 @@ def _folds_small(inputs, shape) -> bool:
     return int(np.prod(shape)) <= max([1] + [x.size for x in inputs])
 
 
-def define_op(name: str, **spec) -> Op:
+REQUIRED = ("arity", "numpy", "shape", "sympy", "rop", "vjp", "inverse", "batch", "domain",
+            "examples", "doc")
+
+
+def define_op(name: str, *, replace: bool = False, **spec) -> Op:
     """Create an op from its full specification and register it under ``name``.
 
     Every rule is a required keyword: an op cannot exist without its numpy forward, shape
-    rule, sympy form, R-op and VJP rules and an inverse (or ``NoInverse(reason)``).
+    rule, sympy form, R-op, VJP and batching rules and an inverse (or
+    ``NoInverse(reason)``). ``replace=True`` replaces an op registered under the same name
+    (re-running a definition, as in a notebook cell); graphs already built keep the old op.
+
+    >>> import graph as G, numpy as np, sympy
+    >>> cube = G.elementwise_op("cube_doc", numpy=lambda x: x ** 3, sympy=lambda x: x ** 3,
+    ...                         deriv=lambda x, out: 3 * x * x,
+    ...                         inverse=lambda out, x: G.sign(out) * G.abs(out) ** (1 / 3),
+    ...                         doc="out = x**3; bijective", replace=True)
+    >>> float(G.evaluate(cube(G.const(2.0))))
+    8.0
     """
-    required = ("arity", "numpy", "shape", "sympy", "rop", "vjp", "inverse", "domain",
-                "examples", "doc")
-    missing = [k for k in required if k not in spec]
+    missing = [k for k in REQUIRED if k not in spec]
     if missing:
-        raise TypeError(f"op {name!r} is missing {', '.join(missing)}: every op carries every rule")
-    if name in REGISTRY:
-        raise ValueError(f"an op named {name!r} is already registered")
+        raise TypeError(f"op {name!r} is missing {', '.join(missing)}: every op carries every "
+                        f"rule (see docs/new_op.md)")
+    if name in REGISTRY and not replace:
+        raise ValueError(f"an op named {name!r} is already registered ({REGISTRY[name]!r}); "
+                         f"pass replace=True to define_op to replace it")
     op = Op(name, **spec)
     _check_rule_arity(op)
     REGISTRY[name] = op
@@ -247,168 +292,13 @@ def _check_rule_arity(op):
         rules = getattr(op, kind)
         if isinstance(rules, tuple) and len(rules) != n:
             raise TypeError(f"op {op.name!r}: {kind} gives {len(rules)} rule(s) for {n} operand(s)")
+    if not callable(op.batch):
+        raise TypeError(f"op {op.name!r}: batch must be one function (*inputs, batched, "
+                        f"**params) -> node")
 
 
 def all_ops() -> list[Op]:
     """Every registered op, in registration order."""
     return list(REGISTRY.values())
 
-
-# -- leaves -------------------------------------------------------------------------------
-class _Leaf:
-    """Marker op of variables and constants (no operands, no rules)."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __repr__(self):
-        return f"<{self.name}>"
-
-
-VAR = _Leaf("var")
-CONST = _Leaf("const")
-
-
-def var(name: str, shape=(), dtype=np.float64) -> Node:
-    """A named input of a graph; its value is given to :func:`graph.evaluate` by name.
-
-    >>> import graph as G
-    >>> G.var("W", (3, 2))
-    <Node var W (3, 2)>
-    """
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"a variable needs a non-empty string name, got {name!r}")
-    if isinstance(shape, (int, np.integer)):
-        shape = (shape,)
-    if any(int(d) < 0 for d in shape):
-        raise ShapeError(f"var {name!r}: negative dimension in shape {tuple(shape)}")
-    return Node(VAR, (), {}, shape, dtype, name=name)
-
-
-def const(value, dtype=None) -> Node:
-    """A constant array baked into the graph (copied and made read-only).
-
-    >>> import graph as G
-    >>> G.const([1.0, 2.0]).shape
-    (2,)
-    """
-    array = np.array(value, dtype=dtype)
-    if dtype is None and array.dtype.kind in "biu":
-        array = array.astype(np.float64)
-    if array.dtype.kind not in "fb":
-        raise TypeError(f"const: unsupported dtype {array.dtype} (use real floating point)")
-    array.setflags(write=False)
-    return Node(CONST, (), {}, array.shape, array.dtype, value=array)
-
-
-def as_node(x, like=None) -> Node:
-    """A node unchanged; a number or array as a constant. A Python scalar next to nodes of
-    dtype ``like`` takes that dtype (numpy 2's rule: Python scalars do not promote)."""
-    if isinstance(x, Node):
-        return x
-    if like is not None and _is_python_scalar(x):
-        return const(x, dtype=np.result_type(like, np.float16, x))
-    return const(x)
-
-
-def _is_python_scalar(x) -> bool:
-    return type(x) in (int, float, bool)  # np.float64 subclasses float but is a strong type
-
-
-def _nodes(operands) -> tuple:
-    """Operands as nodes; Python scalars take the dtype the other operands give."""
-    strong = [x.dtype if isinstance(x, Node) else np.asarray(x).dtype
-              for x in operands if not _is_python_scalar(x)]
-    like = np.result_type(*strong) if strong else None
-    return tuple(as_node(x, like) for x in operands)
-
-
-def is_zero(node: Node) -> bool:
-    return node.is_const and not np.any(node.value)
-
-
-def is_one(node: Node) -> bool:
-    return node.is_const and bool(np.all(node.value == 1))
-
-
-# -- family helpers -----------------------------------------------------------------------
-def normalize_axis(axis, ndim: int, opname: str) -> int:
-    """``axis`` in ``0..ndim-1`` (negative axes count from the end, as in numpy); an
-    AxisError naming the op, the axis and the rank when it is out of range."""
-    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
-        raise TypeError(f"{opname}: an axis must be an integer, got {axis!r}")
-    if not -ndim <= axis < ndim:
-        span = f"axes run from {-ndim} to {ndim - 1}" if ndim else "it has no axes"
-        raise AxisError(f"{opname}: axis {axis} is out of bounds for an operand of rank "
-                        f"{ndim} ({span})")
-    return int(axis) % ndim
-
-
-def normalize_axes(axes, ndim: int, opname: str) -> tuple:
-    """A tuple of axes, each normalized; repeated axes are refused."""
-    if isinstance(axes, (int, np.integer)) and not isinstance(axes, (bool, np.bool_)):
-        axes = (axes,)
-    if not isinstance(axes, (tuple, list)):
-        raise TypeError(f"{opname}: axes must be an integer or a tuple of integers, got "
-                        f"{axes!r}")
-    normalized = tuple(normalize_axis(a, ndim, opname) for a in axes)
-    if len(set(normalized)) != len(normalized):
-        raise AxisError(f"{opname}: repeated axis in {tuple(axes)}")
-    return normalized
-
-
-def broadcast_shape(opname: str, *shapes) -> tuple:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        listed = " and ".join(str(tuple(s)) for s in shapes)
-        raise ShapeError(f"{opname}: operand shapes {listed} do not broadcast") from None
-
-
-def sympy_elementwise(scalar_fn: Callable, nin: int) -> Callable:
-    """Lift a sympy function of scalars to object arrays, with numpy broadcasting."""
-
-    def lifted(*arrays, **params):
-        ufunc = np.frompyfunc(lambda *xs: scalar_fn(*xs, **params), nin, 1)
-        return object_array(ufunc(*arrays))
-
-    return lifted
-
-
-def object_array(value) -> np.ndarray:
-    """An object array; a bare sympy expression becomes a 0-d one."""
-    if isinstance(value, np.ndarray):
-        return value.astype(object, copy=False)
-    out = np.empty((), dtype=object)
-    out[()] = value
-    return out
-
-
-def elementwise_op(name: str, *, numpy, sympy, deriv, inverse, domain=REALS,
-                   params_examples=({},), **extra) -> Op:
-    """A unary elementwise op from its derivative ``deriv(x, out, **params)`` (a node).
-
-    R{out} = deriv * dx and the cotangent of x is g * deriv; the derivative may read the
-    forward value ``out`` (tanh' = 1 - out**2).
-    """
-    return define_op(
-        name, arity=1, numpy=numpy, shape=lambda s, **p: s,
-        sympy=sympy_elementwise(sympy, 1),
-        rop=lambda dx, x, *, out, **p: deriv(x, out, **p) * dx,
-        vjp=lambda g, x, *, out, **p: g * deriv(x, out, **p),
-        inverse=inverse, domain=domain,
-        examples=extra.pop("examples", [Example(((2,),), p) for p in params_examples]),
-        **extra,
-    )
-
-
-def broadcast_op(name: str, *, sympy, **spec) -> Op:
-    """A binary elementwise op with numpy broadcasting."""
-    return define_op(
-        name, arity=2, shape=lambda a, b, **p: broadcast_shape(name, a, b), broadcasts=True,
-        sympy=sympy_elementwise(sympy, 2),
-        examples=spec.pop("examples", [Example(((), ())), Example(((2, 3), (3,))),
-                                       Example(((2, 1), (1, 3)))]),
-        **spec,
-    )
 

@@ -10,7 +10,8 @@ import sympy
 from .errors import GraphError
 from .traverse import as_list, topo_order
 from .node import Node
-from .op import as_node, object_array
+from .leaves import as_node
+from .shapes import object_array
 
 
 def symbol_array(name: str, shape, **assumptions) -> np.ndarray:

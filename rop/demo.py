@@ -12,7 +12,7 @@ import graph as G
 
 from .hessian import fd_hvp, hessian, hvp
 from .models import feed_of, flat, mlp, mlp_layers, mlp_values
-from .newton import inverse_hvp
+from .inverse_hvp import inverse_hvp
 from .optim import GradientDescent, HessianFree, Objective, minimize
 
 

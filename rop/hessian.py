@@ -10,7 +10,7 @@ import numpy as np
 from graph import evaluate, ops
 from graph.errors import ShapeError
 from graph.traverse import as_list, fresh_names, match_variables, restore
-from graph.op import as_node, const, var
+from graph.leaves import as_node, const, var
 from graph.substitute import substitute
 
 from .backprop import grad, vjp

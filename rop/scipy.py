@@ -23,11 +23,11 @@ from graph.errors import FeedError
 from graph.feed import resolve_feed
 from graph.traverse import as_list, fresh_names, variables
 from graph.node import Node
-from graph.op import var
+from graph.leaves import var
 
 from .backprop import grad
 from .hessian import ggn_vp, hvp
-from .newton import inverse_hvp_graph
+from .inverse_hvp import inverse_hessian
 
 # the methods of scipy.optimize.minimize that accept ``hessp``
 HESSP_METHODS = ("newton-cg", "trust-ncg", "trust-krylov", "trust-constr")
@@ -58,12 +58,13 @@ def ggn_operator(f, output, wrt, feed) -> scipy.sparse.linalg.LinearOperator:
     return _operator(lambda ts, ds: ggn_vp(f, output, ts, ds), f, wrt, feed, "ggn_operator")
 
 
-def inverse_hessian_operator(f, wrt, feed, method: str = "linear"):
-    """H^-1 of scalar ``f`` in ``wrt`` at ``feed``: the graph of H^-1 v is built and compiled
-    once, with v a variable (see rop.inverse_hvp_graph), so each product is one program call.
+def inverse_hessian_operator(f, wrt, feed, method: str = "auto", **options):
+    """H^-1 of scalar ``f`` in ``wrt`` at ``feed`` as a LinearOperator: built, compiled and
+    factored once by :func:`rop.inverse_hessian`, so each product is one certified call
+    (a CertificateError where H is singular, never a wrong vector).
 
-    ``method`` is a graph method of rop.inverse_hvp (``linear``, ``functional``, ``dense``,
-    ``sympy``, ``fd``). The operator's ``notes`` say how the graph was inverted.
+    ``method`` and ``options`` are those of rop.inverse_hessian. The operator's ``notes``
+    say how the graph was inverted.
 
     >>> import graph as G, rop.scipy
     >>> x = G.var("x", (2,))
@@ -71,15 +72,13 @@ def inverse_hessian_operator(f, wrt, feed, method: str = "linear"):
     >>> H_inv @ [6.0, 6.0]
     array([1. , 0.5])
     """
-    notes = []
-
-    def build(targets, directions):
-        nodes, how = inverse_hvp_graph(f, targets, directions, method)
-        notes.extend(how)
-        return nodes
-
-    operator = _operator(build, f, wrt, feed, "inverse_hessian_operator")
-    operator.notes = notes
+    targets = _variables(wrt, "inverse_hessian_operator")
+    inverse = inverse_hessian(f, targets, _point(f, targets, feed, "inverse_hessian_operator"),
+                              method=method, **options)
+    n = inverse.layout.size
+    operator = scipy.sparse.linalg.LinearOperator((n, n), matvec=inverse.apply,
+                                                  rmatvec=inverse.apply, dtype=np.float64)
+    operator.notes = inverse.notes
     return operator
 
 

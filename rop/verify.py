@@ -11,7 +11,9 @@ import sympy
 from graph import evaluate, ops
 from graph.errors import NotInvertibleError, RuleCheckError
 from graph.traverse import as_list
-from graph.op import Op, as_node, const, object_array, var
+from graph.leaves import as_node, const, var
+from graph.op import Op
+from graph.shapes import object_array
 from graph.symbolic import symbol_array, sympy_values
 
 from .backprop import vjp

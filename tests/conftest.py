@@ -5,13 +5,10 @@ machines are noisy). Set HYPOTHESIS_PROFILE=dev for a quick local run.
 """
 
 import os
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
-
-sys.path.insert(0, os.path.dirname(__file__))  # tests/strategies.py, tests/oracles.py
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,

@@ -4,14 +4,11 @@ rop's peak memory for the medium HVP is within 1.5x of hand-written numpy. Peers
 torch, autograd) are compared when installed and skipped otherwise."""
 
 import math
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "benchmarks"))
-import compare_peers  # noqa: E402
-import memory  # noqa: E402
+import compare_peers
+import memory
 
 
 @pytest.fixture(scope="module")

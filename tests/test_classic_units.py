@@ -5,16 +5,13 @@ never from the examples' output.
 """
 
 import itertools
-import pathlib
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "examples"))
 
-import perceptron as P  # noqa: E402
-import threshold_units as TU  # noqa: E402
+import perceptron as P
+import threshold_units as TU
 
 BOOLEAN = {
     "AND": lambda x: int(bool(x[0] and x[1])),

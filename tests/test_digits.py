@@ -2,16 +2,13 @@
 start, every method lowers the training loss and classifies the test set well, costs and
 times only grow, and SciPy's calls are charged as rop.optim.Objective charges its own."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-import digits_hf  # noqa: E402
+import digits_hf
 
 BUDGET = 300  # gradient-equivalents: every method is past 95 % test accuracy by then
 

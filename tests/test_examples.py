@@ -1,16 +1,13 @@
 """The examples not exercised elsewhere run and show what they claim."""
 
 import importlib.util
-import pathlib
 import shutil
-import sys
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "examples"))
 
-import draw_graphs  # noqa: E402
-import pearlmutter_hvp  # noqa: E402
+import draw_graphs
+import pearlmutter_hvp
 
 
 def test_pearlmutter_example_shows_finite_differences_losing_digits(capsys):

@@ -1,16 +1,13 @@
 """The inverse-Hessian examples run and show what they claim: exact inverse-Hessian-vector
 products to round-off, finite differences far behind, Newton far ahead of gradient descent."""
 
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-import inverse_hessian  # noqa: E402
-import newton_rosenbrock  # noqa: E402
+import inverse_hessian
+import newton_rosenbrock
 
 
 def tolerance(cond):

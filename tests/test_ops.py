@@ -6,7 +6,7 @@ import pytest
 import graph as G
 import rop
 from graph import ops
-from graph.op import Example, Op
+from graph import Example, Op
 
 
 @pytest.mark.parametrize("op", G.all_ops(), ids=lambda op: op.name)

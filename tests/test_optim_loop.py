@@ -5,7 +5,6 @@ import itertools
 import math
 import sys
 import types
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +15,9 @@ import graph as G
 from rop.optim import (Adam, GradientDescent, Newton, NonFiniteError, Objective,
                        OptimizeResult, minimize)
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 
-import rosenbrock  # noqa: E402
-import xor_network  # noqa: E402
+import rosenbrock
+import xor_network
 
 
 def convex_problem():

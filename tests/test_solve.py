@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rop
-from rop.solve import save_points
+from rop.cg import save_points
 
 
 def spd(n, cond, rng):

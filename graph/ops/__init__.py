@@ -5,9 +5,10 @@ from .elementwise import (abs_, arccos, arcsin, cos, exp, leaky_relu, log, relu,
 from .arith import add, div, maximum, minimum, mul, neg, pow, sub, where
 from .structure import broadcast_to, concatenate, getitem, reshape, scatter, transpose
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
-from .guards import away_from_kink, full_rank, nonzero
+from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
+from .families import broadcast_op, elementwise_op, sympy_elementwise
 
 abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
 round = round_  # noqa: A001
@@ -17,6 +18,6 @@ __all__ = [
     "sign", "sin", "softplus", "sqrt", "square", "step", "tanh", "add", "div", "maximum",
     "minimum", "mul", "neg", "pow", "sub", "where", "broadcast_to", "concatenate", "getitem",
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
-    "inv", "solve", "full_rank", "nonzero", "away_from_kink", "log_softmax", "mse", "softmax",
-    "softmax_cross_entropy",
+    "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
+    "log_softmax", "mse", "softmax", "softmax_cross_entropy",
 ]

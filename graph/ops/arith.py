@@ -5,9 +5,13 @@ import operator
 import numpy as np
 import sympy
 
-from ..op import (POSITIVE, REALS, Example, Interval, NoInverse, broadcast_op,
-                  broadcast_shape, const, define_op, is_one, is_zero)
-from .elementwise import abs_, log, sign, step
+from ..domains import NONNEGATIVE_IMAGE, POSITIVE, POSITIVE_IMAGE, REALS, Example, Interval
+from ..domains import NoInverse
+from ..leaves import const, is_one, is_zero
+from ..op import define_op
+from ..shapes import aligned_axis, broadcast_shape
+from .elementwise import abs_, log, sign, sqrt, step
+from .families import batch_elementwise, broadcast_op
 from .guards import nonzero
 
 
@@ -97,6 +101,7 @@ add = broadcast_op(
     # out = x + y  =>  x = out - y,  y = out - x
     inverse=(lambda out, x, y: out - y,
              lambda out, x, y: out - x),
+    linear=True, repeated=lambda out, u: out * 0.5,  # u + u = out
     domain=REALS, simplify=_simplify_add,
     code=lambda x, y: f"({x} + {y})",
     doc="out = x + y, elementwise with broadcasting; bijective in each operand",
@@ -111,7 +116,7 @@ sub = broadcast_op(
     # out = x - y  =>  x = out + y,  y = x - out
     inverse=(lambda out, x, y: out + y,
              lambda out, x, y: x - out),
-    domain=REALS, simplify=_simplify_sub,
+    linear=True, domain=REALS, simplify=_simplify_sub,
     code=lambda x, y: f"({x} - {y})",
     doc="out = x - y, elementwise with broadcasting; bijective in each operand",
 )
@@ -125,6 +130,8 @@ mul = broadcast_op(
     # out = x * y  =>  x = out / y (y != 0),  y = out / x (x != 0)
     inverse=(lambda out, x, y: out / nonzero(y),
              lambda out, x, y: out / nonzero(x)),
+    # u * u = out: the preimage on u's current side of 0, out >= 0
+    multilinear=(0, 1), repeated=lambda out, u: sign(u) * sqrt(out),
     domain=REALS, simplify=_simplify_mul,
     code=lambda x, y: f"({x} * {y})",
     doc="out = x * y, elementwise with broadcasting; bijective in x where y != 0",
@@ -140,7 +147,7 @@ div = broadcast_op(
     # out = x / y  =>  x = out * y,  y = x / out (out != 0)
     inverse=(lambda out, x, y: out * y,
              lambda out, x, y: x / nonzero(out)),
-    domain=(REALS, Interval(0.5, 2.0)), simplify=_simplify_div,
+    linear=(0,), domain=(REALS, Interval(0.5, 2.0)), simplify=_simplify_div,
     code=lambda x, y: f"({x} / {y})",
     doc="out = x / y, elementwise with broadcasting; y != 0",
 )
@@ -151,6 +158,8 @@ neg = define_op(
     rop=lambda dx, x, *, out: -dx,
     vjp=lambda g, x, *, out: -g,
     inverse=lambda out, x: -out,
+    batch=lambda x, *, batched: neg(x), linear=True, elementwise=True,
+    axis_map=lambda i, axis, s: axis,
     domain=REALS, examples=[Example(((2,),))],
     simplify=lambda x, *, out_shape: x.inputs[0] if x.op is neg else
     mul(-x.inputs[0].value, x.inputs[1]) if x.op is mul and x.inputs[0].is_const else None,
@@ -167,6 +176,32 @@ def _pow_deriv_base(x, y):
     return y * x ** (y - 1)  # folds to a constant factor when y is a constant
 
 
+def _integer_exponent(y):
+    """'odd' or 'even' when the constant exponent y is all odd or all even integers."""
+    if not y.is_const or not np.all(np.isfinite(y.value)) or np.any(y.value != np.round(y.value)):
+        return None
+    parity = np.mod(y.value, 2)
+    return "odd" if np.all(parity == 1) else "even" if np.all(parity == 0) else None
+
+
+def _pow_solve_base(out, x, y):
+    # odd integer powers are bijective on R: the root keeps out's sign. Even ones are not:
+    # the root takes x's current sign (out >= 0). Otherwise x > 0: the positive root.
+    parity = _integer_exponent(y)
+    if parity == "odd":
+        return sign(out) * abs_(out) ** (1 / y)
+    if parity == "even":
+        return sign(x) * out ** (1 / y)
+    return out ** (1 / y)
+
+
+def _pow_image(i, inputs, params):
+    if i == 1:
+        return POSITIVE_IMAGE  # y = log(out) / log(x) needs out > 0
+    return {"odd": None, "even": NONNEGATIVE_IMAGE}.get(_integer_exponent(inputs[1]),
+                                                        NONNEGATIVE_IMAGE)
+
+
 pow = broadcast_op(  # noqa: A001 - numpy's name for the op
     "pow", numpy=np.power, sympy=operator.pow,
     # d(x**y)/dx = y x**(y-1),  d(x**y)/dy = x**y log x  (only built when y varies)
@@ -174,13 +209,12 @@ pow = broadcast_op(  # noqa: A001 - numpy's name for the op
          lambda dy, x, y, *, out: (out * log(x)) * dy),
     vjp=(lambda g, x, y, *, out: g * _pow_deriv_base(x, y),
          lambda g, x, y, *, out: g * (out * log(x))),
-    # out = x**y  =>  x = out**(1/y) on the branch of x's sign (even powers are not
-    # injective),  y = log(out) / log(x)
-    inverse=(lambda out, x, y: sign(x) * abs_(out) ** (1 / y),
-             lambda out, x, y: log(out) / log(x)),
+    inverse=(_pow_solve_base, lambda out, x, y: log(out) / log(x)),
+    image=_pow_image,
     domain=(POSITIVE, REALS), simplify=_simplify_pow,
     code=lambda x, y: f"({x} ** {y})",
-    doc="out = x ** y, elementwise; x > 0 unless y is a constant integer",
+    doc="out = x ** y, elementwise; x > 0 unless y is a constant integer (odd integer "
+        "powers are bijective, even ones invert on the branch of x's current sign)",
 )
 
 maximum = broadcast_op(
@@ -219,8 +253,14 @@ def _mask(cond, selected=True):
     return const(chosen if selected else 1 - chosen)
 
 
+def _batch_where(cond, a, b, *, batched):
+    return batch_elementwise(where, (cond, a, b), batched, {})
+
+
 where = define_op(
-    "where", arity=3, shape=_where_shape,
+    "where", arity=3, shape=_where_shape, batch=_batch_where, linear=(1, 2),
+    elementwise=True, axis_map=lambda i, axis, *shapes: aligned_axis(
+        axis, shapes[i], broadcast_shape("where", *shapes)),
     numpy=lambda cond, a, b: np.where(cond != 0, a, b),
     sympy=lambda cond, a, b: np.where(cond.astype(bool), a, b),
     rop=(None,

@@ -3,24 +3,18 @@
 import numpy as np
 import sympy
 
-from ..op import POSITIVE, REALS, UNIT, Example, NoInverse, define_op, elementwise_op
+from ..domains import (NONNEGATIVE_IMAGE, POSITIVE, POSITIVE_IMAGE, REALS, UNIT, Example,
+                       Interval, NoInverse)
+from .families import elementwise_op
 
 
 def _piecewise_constant(name, numpy, sympy_fn, doc):
     """An op whose derivative is zero wherever it is defined (sign, step)."""
-    return define_op(
-        name, arity=1, numpy=numpy, shape=lambda s: s,
-        sympy=_lift(sympy_fn), rop=(None,), vjp=(None,),
+    return elementwise_op(
+        name, numpy=numpy, sympy=sympy_fn, deriv=None, rop=(None,), vjp=(None,),
         inverse=NoInverse(f"{name} is piecewise constant: it maps intervals to single values"),
-        domain=REALS, examples=[Example(((2,),))],
         kink_distance=lambda x: np.abs(x), doc=doc, piecewise_constant=True,
     )
-
-
-def _lift(fn):
-    from ..op import sympy_elementwise
-
-    return sympy_elementwise(fn, 1)
 
 
 sign = _piecewise_constant(
@@ -32,7 +26,7 @@ step = _piecewise_constant(
 exp = elementwise_op(
     "exp", numpy=np.exp, sympy=sympy.exp,
     deriv=lambda x, out: out,
-    inverse=lambda out, x: log(out),
+    inverse=lambda out, x: log(out), image=POSITIVE_IMAGE,
     code=lambda x: f"np.exp({x})",
     doc="out = exp(x); R -> (0, inf), bijective",
 )
@@ -50,6 +44,7 @@ tanh = elementwise_op(
     "tanh", numpy=np.tanh, sympy=sympy.tanh,
     deriv=lambda x, out: 1 - out * out,  # tanh' = 1 - tanh^2, read from the forward value
     inverse=lambda out, x: 0.5 * log((1 + out) / (1 - out)),  # artanh; |out| < 1
+    image=Interval(-1.0, 1.0),
     code=lambda x: f"np.tanh({x})",
     doc="out = tanh(x); R -> (-1, 1), bijective",
 )
@@ -60,6 +55,7 @@ sigmoid = elementwise_op(
     sympy=lambda x: 1 / (1 + sympy.exp(-x)),
     deriv=lambda x, out: out * (1 - out),
     inverse=lambda out, x: log(out / (1 - out)),  # logit; 0 < out < 1
+    image=Interval(0.0, 1.0),
     code=lambda x: f"(0.5 * (1.0 + np.tanh(0.5 * {x})))",
     doc="out = 1 / (1 + exp(-x)); R -> (0, 1), bijective",
 )
@@ -69,7 +65,7 @@ softplus = elementwise_op(
     sympy=lambda x: sympy.log(1 + sympy.exp(x)),
     deriv=lambda x, out: sigmoid(x),  # d/dx log(1 + e^x) = sigmoid(x)
     # x = log(e^out - 1) = out + log(1 - e^-out): no overflow of e^out for large out > 0
-    inverse=lambda out, x: out + log(1 - exp(-out)),
+    inverse=lambda out, x: out + log(1 - exp(-out)), image=POSITIVE_IMAGE,
     doc="out = log(1 + exp(x)); R -> (0, inf), bijective",
 )
 
@@ -81,7 +77,7 @@ round_.kink_distance = lambda x: np.abs(x - np.floor(x) - 0.5)
 arcsin = elementwise_op(
     "arcsin", numpy=np.arcsin, sympy=sympy.asin,
     deriv=lambda x, out: 1 / sqrt(1 - x * x),
-    inverse=lambda out, x: sin(out),
+    inverse=lambda out, x: sin(out), image=Interval(-np.pi / 2, np.pi / 2, closed=(True, True)),
     domain=UNIT,
     code=lambda x: f"np.arcsin({x})",
     doc="out = arcsin(x); (-1, 1) -> (-pi/2, pi/2), bijective",
@@ -90,7 +86,7 @@ arcsin = elementwise_op(
 arccos = elementwise_op(
     "arccos", numpy=np.arccos, sympy=sympy.acos,
     deriv=lambda x, out: -1 / sqrt(1 - x * x),
-    inverse=lambda out, x: cos(out),
+    inverse=lambda out, x: cos(out), image=Interval(0.0, np.pi, closed=(True, True)),
     domain=UNIT,
     code=lambda x: f"np.arccos({x})",
     doc="out = arccos(x); (-1, 1) -> (0, pi), bijective",
@@ -112,7 +108,7 @@ def _cos_branch(out, x):
 sin = elementwise_op(
     "sin", numpy=np.sin, sympy=sympy.sin,
     deriv=lambda x, out: cos(x),
-    inverse=_sin_branch,
+    inverse=_sin_branch, image=Interval(-1.0, 1.0, closed=(True, True)),
     code=lambda x: f"np.sin({x})",
     doc="out = sin(x); not injective: the inverse takes the branch of the current x",
 )
@@ -120,7 +116,7 @@ sin = elementwise_op(
 cos = elementwise_op(
     "cos", numpy=np.cos, sympy=sympy.cos,
     deriv=lambda x, out: -sin(x),
-    inverse=_cos_branch,
+    inverse=_cos_branch, image=Interval(-1.0, 1.0, closed=(True, True)),
     code=lambda x: f"np.cos({x})",
     doc="out = cos(x); not injective: the inverse takes the branch of the current x",
 )
@@ -128,7 +124,7 @@ cos = elementwise_op(
 sqrt = elementwise_op(
     "sqrt", numpy=np.sqrt, sympy=sympy.sqrt,
     deriv=lambda x, out: 0.5 / out,
-    inverse=lambda out, x: out * out,  # out >= 0
+    inverse=lambda out, x: out * out, image=NONNEGATIVE_IMAGE,
     domain=POSITIVE,
     code=lambda x: f"np.sqrt({x})",
     doc="out = sqrt(x); [0, inf) -> [0, inf), bijective",
@@ -138,6 +134,7 @@ square = elementwise_op(
     "square", numpy=np.square, sympy=lambda x: x**2,
     deriv=lambda x, out: 2 * x,
     inverse=lambda out, x: sign(x) * sqrt(out),  # the preimage on x's side of 0
+    image=NONNEGATIVE_IMAGE,
     code=lambda x: f"np.square({x})",
     doc="out = x**2; not injective: the inverse takes the branch of the current x's sign",
 )
@@ -146,6 +143,7 @@ abs_ = elementwise_op(
     "abs", numpy=np.abs, sympy=sympy.Abs,
     deriv=lambda x, out: sign(x),
     inverse=lambda out, x: sign(x) * out,  # the preimage on x's side of 0
+    image=NONNEGATIVE_IMAGE,
     kink_distance=lambda x: np.abs(x),
     code=lambda x: f"np.abs({x})",
     doc="out = |x|; not injective: the inverse takes the branch of the current x's sign",

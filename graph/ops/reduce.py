@@ -3,10 +3,11 @@
 import numpy as np
 import sympy
 
-from ..errors import ShapeError
-from ..op import (REALS, Example, NoInverse, define_op, normalize_axes, object_array,
-                  sympy_elementwise)
+from ..domains import REALS, Example, NoInverse
+from ..op import define_op
+from ..shapes import normalize_axes, object_array
 from .elementwise import exp
+from .families import sympy_elementwise
 from .structure import broadcast_to, reshape
 
 
@@ -15,6 +16,18 @@ def _axis_params(opname):
         axes = tuple(range(len(s))) if axis is None else normalize_axes(axis, len(s), opname)
         return {"axis": tuple(sorted(axes)), "keepdims": bool(keepdims)}
     return normalize
+
+
+def _reduced_axis(i, a, s, axis, keepdims):
+    """Where a kept operand axis lands in the output (a reduced one mixes its entries)."""
+    if a in axis:
+        return None
+    return a if keepdims else a - sum(r < a for r in axis)
+
+
+def _batch_reduction(op):
+    return lambda x, *, batched, axis, keepdims: op(x, axis=tuple(a + 1 for a in axis),
+                                                     keepdims=keepdims)
 
 
 def _reduced_shape(s, axis, keepdims):
@@ -56,7 +69,8 @@ sum = define_op(  # noqa: A001 - numpy's name for the op
     rop=lambda dx, x, *, out, axis, keepdims: sum(dx, axis=axis, keepdims=keepdims),
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis),
     inverse=NoInverse("sum keeps only the total of the entries it adds"),
-    domain=REALS, simplify=_simplify_reduce,
+    batch=_batch_reduction(lambda *a, **p: sum(*a, **p)), linear=True, reduces=True,
+    axis_map=_reduced_axis, domain=REALS, simplify=_simplify_reduce,
     examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 0}),
               Example(((2, 3),), {"axis": 1, "keepdims": True})],
     code=lambda x, axis, keepdims: f"{x}.sum(axis={axis!r}, keepdims={keepdims!r})",
@@ -71,6 +85,8 @@ mean = define_op(
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
     / _count(x.shape, axis),
     inverse=NoInverse("mean keeps only the average of the entries it reduces"),
+    batch=_batch_reduction(lambda *a, **p: mean(*a, **p)), linear=True, reduces=True,
+    axis_map=_reduced_axis,
     # no mean(broadcast(y)) -> y: numpy's sum of the copies overflows where y does not
     domain=REALS, simplify=lambda x, *, out_shape, axis, keepdims: x if not axis else None,
     examples=[Example(((2, 3),)), Example(((2, 3),), {"axis": 1})],
@@ -102,6 +118,7 @@ logsumexp = define_op(
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
     * _softmax(x, out, axis),
     inverse=NoInverse("logsumexp reduces several entries to one"),
+    batch=_batch_reduction(lambda *a, **p: logsumexp(*a, **p)), axis_map=_reduced_axis,
     domain=REALS, simplify=None,
     examples=[Example(((3,),)), Example(((2, 3),), {"axis": 1})],
     doc="out = log(sum(exp(x), axis)), computed without overflow",

@@ -5,9 +5,28 @@ itself (or its adjoint) to the tangent or cotangent."""
 import numpy as np
 import sympy
 
+from ..domains import REALS, Example, NoInverse
 from ..errors import AxisError, OutOfBoundsError, ShapeError
-from ..op import (REALS, Example, NoInverse, broadcast_shape, define_op, normalize_axes,
-                  normalize_axis, object_array)
+from ..op import define_op
+from ..shapes import aligned_axis, broadcast_shape, normalize_axes, normalize_axis, object_array
+
+
+# -- batching helpers shared by every family ----------------------------------------------
+def batch_size(inputs, batched) -> int:
+    """The length of the batch axis the flagged inputs carry."""
+    return next(x.shape[0] for x, b in zip(inputs, batched) if b)
+
+
+def with_batch(x, k: int, flagged: bool):
+    """``x`` with a leading batch axis of length ``k`` (broadcast when it has none)."""
+    return x if flagged else broadcast_to(x, shape=(k,) + x.shape)
+
+
+def pad_batched(x, ndim: int):
+    """A batched (k, *s) node reshaped to rank 1 + ndim, (k, 1, ..., 1, *s), so that numpy
+    broadcasting lines its axes up with unbatched operands of rank up to ndim."""
+    missing = 1 + ndim - x.ndim
+    return x if missing <= 0 else reshape(x, shape=x.shape[:1] + (1,) * missing + x.shape[1:])
 
 
 # -- transpose ----------------------------------------------------------------------------
@@ -37,6 +56,8 @@ transpose = define_op(
     rop=lambda dx, x, *, out, axes: transpose(dx, axes=axes),
     vjp=lambda g, x, *, out, axes: transpose(g, axes=tuple(np.argsort(axes))),
     inverse=lambda out, x, axes: transpose(out, axes=tuple(np.argsort(axes))),
+    batch=lambda x, *, batched, axes: transpose(x, axes=(0,) + tuple(a + 1 for a in axes)),
+    linear=True, axis_map=lambda i, axis, s, axes: axes.index(axis),
     domain=REALS, simplify=_simplify_transpose,
     examples=[Example(((2, 3),)), Example(((2, 3, 2),), {"axes": (1, 0, 2)})],
     code=lambda x, axes: f"{x}.transpose({axes!r})",
@@ -63,14 +84,22 @@ def _simplify_reshape(x, *, out_shape, shape):
     return None
 
 
+def _reshape_axis_map(i, axis, s, shape):
+    # C order keeps the leading axis whole when its length is kept: row k stays row k
+    return 0 if axis == 0 and shape and s[0] == shape[0] else None
+
+
 reshape = define_op(
     "reshape", arity=1, normalize=_reshape_params, shape=lambda s, shape: shape,
     numpy=lambda x, shape: np.reshape(x, shape), sympy=lambda x, shape: np.reshape(x, shape),
     rop=lambda dx, x, *, out, shape: reshape(dx, shape=shape),
     vjp=lambda g, x, *, out, shape: reshape(g, shape=x.shape),
     inverse=lambda out, x, shape: reshape(out, shape=x.shape),
+    batch=lambda x, *, batched, shape: reshape(x, shape=x.shape[:1] + shape),
+    linear=True, axis_map=_reshape_axis_map,
     domain=REALS, simplify=_simplify_reshape,
-    examples=[Example(((2, 3),), {"shape": (3, 2)}), Example(((2,),), {"shape": (1, 2)})],
+    examples=[Example(((2, 3),), {"shape": (3, 2)}), Example(((2,),), {"shape": (1, 2)}),
+              Example(((2, 3),), {"shape": (2, 3, 1)})],
     code=lambda x, shape: f"{x}.reshape({shape!r})",
     doc="out = x with a new shape of the same size (C order); bijective",
 )
@@ -78,7 +107,6 @@ reshape = define_op(
 
 # -- broadcast_to -------------------------------------------------------------------------
 def _broadcast_shape_check(s, shape):
-    shape = tuple(int(d) for d in shape)
     if broadcast_shape("broadcast_to", s, shape) != shape:
         raise ShapeError(f"broadcast_to: cannot broadcast {s} to {shape}")
     return shape
@@ -103,6 +131,9 @@ broadcast_to = define_op(
     rop=lambda dx, x, *, out, shape: dx,
     vjp=lambda g, x, *, out, shape: g,
     inverse=NoInverse("broadcast_to repeats entries: an arbitrary output has no preimage"),
+    batch=lambda x, *, batched, shape: broadcast_to(pad_batched(x, len(shape)),
+                                                    shape=x.shape[:1] + shape),
+    linear=True, axis_map=lambda i, axis, s, shape: aligned_axis(axis, s, shape),
     domain=REALS, simplify=_simplify_broadcast,
     examples=[Example(((3,),), {"shape": (2, 3)}), Example(((2, 1),), {"shape": (2, 3)})],
     code=lambda x, shape: f"np.broadcast_to({x}, {shape!r})",
@@ -152,6 +183,21 @@ def _indexed_shape(s, index):
     return np.broadcast_to(np.empty((), np.bool_), s)[index].shape
 
 
+def _kept_axes(s, index) -> dict:
+    """{operand axis: output axis} for the axes an index keeps whole and in order."""
+    kept, axis, out_axis = {}, 0, 0
+    for entry in index + (slice(None),) * (len(s) - sum(e is not None for e in index)):
+        if entry is None:
+            out_axis += 1
+            continue
+        if isinstance(entry, slice):
+            if entry.indices(s[axis]) == (0, s[axis], 1):
+                kept[axis] = out_axis
+            out_axis += 1
+        axis += 1
+    return kept
+
+
 getitem = define_op(
     "getitem", arity=1,
     normalize=lambda s, index: {"index": normalize_index(s, index)},
@@ -161,8 +207,12 @@ getitem = define_op(
     rop=lambda dx, x, *, out, index: getitem(dx, index=index),
     vjp=lambda g, x, *, out, index: scatter(g, index=index, shape=x.shape),
     inverse=NoInverse("getitem drops the entries it does not select"),
+    batch=lambda x, *, batched, index: getitem(x, index=(slice(None),) + index),
+    linear=True, selects=True,
+    axis_map=lambda i, axis, s, index: _kept_axes(s, index).get(axis),
     domain=REALS,
-    examples=[Example(((3, 2),), {"index": 1}), Example(((3, 2),), {"index": (slice(0, 2), 1)})],
+    examples=[Example(((3, 2),), {"index": 1}), Example(((3, 2),), {"index": (slice(0, 2), 1)}),
+              Example(((3, 2),), {"index": (Ellipsis, None, 0)})],
     code=lambda x, index: f"{x}[{index!r}]",
     doc="out = x[index] for basic indices (ints, slices, ... and None)",
 )
@@ -183,16 +233,25 @@ def _scatter(x, index, shape, zeros):
     return out
 
 
+def _scatter_axis_map(i, axis, s, index, shape):
+    by_output = {out_axis: axis for axis, out_axis in _kept_axes(shape, index).items()}
+    return by_output.get(axis)
+
+
 scatter = define_op(
     "scatter", arity=1, normalize=_scatter_params, shape=lambda s, index, shape: shape,
-    numpy=lambda x, index, shape: _scatter(x, index, shape, np.zeros),
+    numpy=lambda x, index, shape: _scatter(x, index, shape, lambda s: np.zeros(s, x.dtype)),
     sympy=lambda x, index, shape: _scatter(x, index, shape,
                                            lambda s: np.full(s, sympy.Integer(0), object)),
     rop=lambda dx, x, *, out, index, shape: scatter(dx, index=index, shape=shape),
     vjp=lambda g, x, *, out, index, shape: getitem(g, index=index),
     inverse=lambda out, x, index, shape: getitem(out, index=index),
+    batch=lambda x, *, batched, index, shape: scatter(x, index=(slice(None),) + index,
+                                                      shape=x.shape[:1] + shape),
+    linear=True, embeds=True, axis_map=_scatter_axis_map,
     domain=REALS,
-    examples=[Example(((2,),), {"index": 1, "shape": (3, 2)})],
+    examples=[Example(((2,),), {"index": 1, "shape": (3, 2)}),
+              Example(((3, 1),), {"index": (slice(None), slice(1, 2)), "shape": (3, 2)})],
     doc="out = zeros(shape) with out[index] = x; the adjoint of getitem; injective",
 )
 
@@ -221,6 +280,11 @@ def _part(i, inputs, axis):
     return (slice(None),) * axis + (slice(start, start + inputs[i].shape[axis]),)
 
 
+def _batch_concatenate(*xs, batched, axis):
+    k = batch_size(xs, batched)
+    return concatenate([with_batch(x, k, b) for x, b in zip(xs, batched)], axis=axis + 1)
+
+
 concatenate = define_op(
     "concatenate", arity=None, normalize=_concat_params, shape=_concat_shape,
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
@@ -229,6 +293,9 @@ concatenate = define_op(
                                                   shape=out.shape),
     vjp=lambda g, *xs, out, axis, index: getitem(g, index=_part(index, xs, axis)),
     inverse=lambda out, *xs, axis, index: getitem(out, index=_part(index, xs, axis)),
+    batch=_batch_concatenate,
+    linear=True, disjoint_operands=True,
+    axis_map=lambda i, a, *shapes, axis: a if a != axis else None,
     domain=REALS,
     examples=[Example(((2,), (3,))), Example(((2, 1), (2, 2)), {"axis": 1})],
     doc="out = the operands joined along an existing axis; injective in each operand",

@@ -8,7 +8,7 @@ import numpy as np
 
 from graph.errors import GraphError, NotInvertibleError
 
-from ..solve import cg
+from ..cg import cg
 from .loop import Optimizer
 
 # The data of HessianFree's loss evaluations for ρ and CG backtracking (see its docstring).

@@ -11,11 +11,11 @@ import numpy as np
 from graph.compile import compile as compile_program
 from graph.errors import GraphError, ShapeError
 from graph.traverse import fresh_names, variables
-from graph.op import var
+from graph.leaves import var
 
 from ..backprop import grad
 from ..hessian import ggn_vp, hvp
-from ..newton import inverse_hvp
+from ..inverse_hvp import inverse_hvp_graph
 
 # What one call costs, in gradient-equivalents on the full data (a gradient = 1). Backprop
 # is about three forward passes' work, so a loss alone is 1/3; an HVP (forward-over-reverse)
@@ -215,7 +215,7 @@ class Objective:
             nodes = ggn_vp(loss, self._require_output(output, "ggn_vp()"), self.params,
                            directions)
         else:
-            nodes = inverse_hvp(loss, self.params, directions, method=kind[1])
+            nodes = inverse_hvp_graph(loss, self.params, directions, method=kind[1])
         return compile_program(nodes), directions
 
     @staticmethod

@@ -3,7 +3,8 @@ and solve the equations left over, R(T) = 0, which are affine in T.
 
 R's matrix is found by probing the propagation, as cheaply as the loop's structure allows:
 one probe when T moves through elementwise ops only (the matrix is diagonal), one probe
-per column when rows never mix (a block per sample), one probe per entry otherwise.
+per column when rows never mix (a block per sample), one probe per entry otherwise. The
+structure is read from the ops' properties (``elementwise``, ``axis_map``, ``affine_in``).
 """
 
 from __future__ import annotations
@@ -15,16 +16,10 @@ import numpy as np
 
 from graph import ops
 from graph.errors import NotInvertibleError
-from graph.traverse import depends_on, topo_order
-from graph.op import const, var
+from graph.leaves import const, var
 from graph.substitute import substitute
+from graph.traverse import depends_on, topo_order
 
-
-ELEMENTWISE = {"add", "sub", "mul", "div", "neg", "where", "nonzero", "away_from_kink",
-               "exp", "log", "tanh", "sigmoid", "softplus", "sin", "cos", "sqrt", "square",
-               "abs", "relu", "leaky_relu", "arcsin", "arccos"}
-AFFINE_ANY = {"add", "sub", "neg", "transpose", "reshape", "getitem", "scatter", "concatenate",
-              "broadcast_to", "sum", "mean", "nonzero", "away_from_kink", "full_rank", "where"}
 MAX_TEARS = 6
 
 
@@ -33,6 +28,7 @@ class Trial:
     solver: object
     tears: list  # [(node, variable T)]
     residuals: list = field(default_factory=list)
+    residuals_k: list = field(default_factory=list)  # the same, for probing the matrix K
     structure: str = "dense"
     probes: int = 0
 
@@ -49,23 +45,23 @@ def tear(solver):
     if best is None:
         best = _greedy(solver)
     if best is None:  # last resort: every unknown source torn, one probe per entry
-        best = _attempt(solver, [s for s in solver.sources if s not in solver.values])
+        best = _attempt(solver, [s for s in solver.sources if solver.is_unknown(s)])
     if best is None:
         raise NotInvertibleError(solver.stall_message() + "\nand no tear (of up to "
                                  f"{MAX_TEARS} nodes, or of every unknown) leaves a square "
                                  "affine system that determines the unknowns")
-    if best.probes > solver.tear_limit:
+    limit = solver.options["tear_limit"]
+    if best.probes > limit:
         raise NotInvertibleError(
             f"{solver.stall_message()}\nthe cheapest tear needs {best.probes} probes "
-            f"({best.structure} system of size {_size(best)}), more than tear_limit="
-            f"{solver.tear_limit}")
+            f"({best.structure} system of size {_size(best)}), more than tear_limit={limit}")
     solution = _solve_residuals(best)
     torn = ", ".join(best.solver.line(node).split(" = ")[0] for node, _ in best.tears)
-    solver.notes.extend(best.solver.notes[len(solver.notes):])
-    solver.notes.append(f"tore the loop at {torn}: {best.structure} system of size "
-                        f"{_size(best)}, {best.probes} probe(s)")
-    for s in solver.sources:
-        solver.values[s] = substitute(best.solver.values[s], solution)
+    for message in best.solver.notes[len(solver.notes):]:
+        solver.note(message)
+    solver.note(f"tore the loop at {torn}: {best.structure} system of size {_size(best)}, "
+                f"{best.probes} probe(s)")
+    return [substitute(value, solution) for value in best.solver.solution()]
 
 
 def _size(trial):
@@ -75,26 +71,23 @@ def _size(trial):
 def _candidates(solver):
     """Unknown operands of stalled equations, unknown nodes the unknown forks at, and the
     unknown sources themselves (a bias is often the cheapest tear)."""
-    found = dict.fromkeys(s for s in solver.sources if s not in solver.values)
+    found = dict.fromkeys(s for s in solver.sources if solver.is_unknown(s))
+    for node in solver.stalled():
+        found.update(dict.fromkeys(solver.unknown_inputs(node)))
     for node in solver.order:
-        if node in solver.assigned and node not in solver.consumed and node.inputs:
-            found.update(dict.fromkeys(solver.unknown_inputs(node)))
-    for node in solver.order:
-        readers = [c for c in solver.consumers.get(node, []) if c in solver.dep]
-        if node in solver.dep and node not in solver.values and len(readers) >= 2:
+        if solver.is_unknown(node) and len(solver.readers(node)) >= 2:
             found[node] = None
-    position = {n: i for i, n in enumerate(solver.order)}
-    return sorted(found, key=lambda n: (n.size, -position[n]))
+    return sorted(found, key=lambda n: (n.size, -solver.position[n]))
 
 
 def _attempt(solver, nodes):
     """Propagate with ``nodes`` torn; a Trial when that completes with a square, affine
     system of leftover equations, else None."""
-    trial = solver.copy()
+    trial = solver.fork()
     tears = []
     for node in nodes:
-        t = var(f"tear{id(node)}_{len(tears)}", node.shape)
-        trial.assigned[node] = t
+        t = var(f"tear{id(node)}_{len(tears)}", node.shape, node.dtype)
+        trial.assume(node, t)
         tears.append((node, t))
     if not trial.propagate():
         return None
@@ -121,10 +114,11 @@ def _greedy(solver):
     for _ in range(MAX_TEARS):
         options = []
         for candidate in _candidates(current):
-            probe = current.copy()
-            probe.assigned[candidate] = var(f"probe{id(candidate)}", candidate.shape)
+            probe = current.fork()
+            probe.assume(candidate, var(f"probe{id(candidate)}", candidate.shape))
             complete = probe.propagate()
-            options.append((not complete, -len(probe.values), candidate.size, candidate, probe))
+            unknown = sum(probe.is_unknown(n) for n in probe.order)
+            options.append((not complete, unknown, candidate.size, candidate, probe))
         if not options:
             return None
         options.sort(key=lambda o: o[:3])
@@ -142,30 +136,20 @@ def _greedy(solver):
 
 
 def _completes(solver, nodes):
-    trial = solver.copy()
+    trial = solver.fork()
     for node in nodes:
-        trial.assigned[node] = var(f"probe{id(node)}", node.shape)
+        trial.assume(node, var(f"probe{id(node)}", node.shape))
     return trial.propagate()
 
 
 def _affine(residual, torn) -> bool:
-    """Structurally affine in the torn variables: no product of two moving factors, no
-    nonlinear function of a moving value."""
+    """Structurally affine in the torn variables: every node the tears reach is affine in
+    the operands they reach it through (the op's ``linear``/``multilinear`` properties)."""
     moving = depends_on([residual], list(torn))
     for node in topo_order([residual]):
-        if node not in moving or node in torn:
-            continue
-        count = sum(x in moving for x in node.inputs)
-        name = node.op.name
-        if name in AFFINE_ANY:
-            continue
-        if name in ("mul", "matmul") and count == 1:
-            continue
-        if name == "div" and node.inputs[0] in moving and node.inputs[1] not in moving:
-            continue
-        if name == "solve" and node.inputs[0] not in moving:
-            continue
-        return False
+        if node in moving and node not in torn:
+            if not node.op.affine_in(i for i, x in enumerate(node.inputs) if x in moving):
+                return False
     return True
 
 
@@ -181,56 +165,74 @@ def _structure(trial) -> str:
     for node in topo_order([residual]):
         if node not in moving or node is t:
             continue
-        movers = [x for x in node.inputs if x in moving]
-        same = all(x.shape == node.shape for x in movers)
-        axes = {row_axis.get(x) for x in movers}
-        axis = axes.pop() if len(axes) == 1 else None
-        diagonal[node] = same and node.op.name in ELEMENTWISE and all(diagonal[x] for x in movers)
-        if node.op.name in ELEMENTWISE and same:
-            row_axis[node] = axis
-        elif node.op.name == "transpose" and node.ndim == 2 and axis is not None:
-            row_axis[node] = 1 - axis
-        elif node.op.name == "matmul" and node.ndim == 2 and len(movers) == 1:
-            left = node.inputs[0] in moving
-            row_axis[node] = axis if (left and axis == 0) or (not left and axis == 1) else None
-        elif node.op.name == "solve" and node.ndim == 2 and node.inputs[0] not in moving:
-            row_axis[node] = 1 if axis == 1 else None
-        else:
-            row_axis[node] = None
+        movers = [(i, x) for i, x in enumerate(node.inputs) if x in moving]
+        same_shape = all(x.shape == node.shape for _, x in movers)
+        diagonal[node] = node.op.elementwise and same_shape and all(diagonal[x]
+                                                                    for _, x in movers)
+        row_axis[node] = _row_axis(node, movers, row_axis)
     if diagonal[residual]:
         return "diagonal"
     return "per-sample block" if row_axis[residual] == 0 else "dense"
 
 
+def _row_axis(node, movers, row_axis):
+    """The axis of ``node`` that carries T's rows unmixed, if every moving operand maps its
+    row axis there (``axis_map``), else None."""
+    if node.op.axis_map is None:
+        return None
+    shapes = [x.shape for x in node.inputs]
+    landed = set()
+    for i, x in movers:
+        if row_axis.get(x) is None:
+            return None
+        landed.add(node.op.axis_map(i, row_axis[x], *shapes, **node.params))
+    axis = landed.pop() if len(landed) == 1 else None
+    return axis
+
+
 def _solve_residuals(trial) -> dict:
-    """{T: its value}: the affine system R(T) = R0 + K T = 0 solved with probes of K."""
+    """{T: its value}: the affine system R(T) = R0 + K T = 0 solved with probes of K.
+
+    When R is affine in the outputs' given values too (inverting a linear graph), K is
+    probed with those values at zero: K then depends only on the point, so it is computed
+    (and factored) once, not again for every right-hand side."""
     tears = [t for _, t in trial.tears]
-    zero = {t: const(np.zeros(t.shape)) for t in tears}
+    zero = {t: const(np.zeros(t.shape, t.dtype)) for t in tears}
+    given = [v for v in trial.solver.given if v.is_var]
+    if given and all(_affine(r, set(tears) | set(given)) for r in trial.residuals):
+        at_zero = {v: const(np.zeros(v.shape, v.dtype)) for v in given}
+        trial.residuals_k = [substitute(r, at_zero) for r in trial.residuals]
+    else:
+        trial.residuals_k = trial.residuals
     if trial.structure == "diagonal":
         residual, t = trial.residuals[0], tears[0]
         r0 = substitute(residual, zero)
-        slope = substitute(residual, {t: const(np.ones(t.shape))}) - r0
+        k_residual = trial.residuals_k[0]
+        slope = substitute(k_residual, {t: const(np.ones(t.shape, t.dtype))}) - \
+            substitute(k_residual, zero)
         return {t: -r0 / ops.nonzero(slope, context="the torn loop's diagonal")}
     if trial.structure == "per-sample block":
         residual, t = trial.residuals[0], tears[0]
         r0 = substitute(residual, zero)
+        k_residual = trial.residuals_k[0]
+        k0 = substitute(k_residual, zero)
         rows, cols = t.shape
         columns = []
         for j in range(cols):
-            probe = np.zeros(t.shape)
+            probe = np.zeros(t.shape, t.dtype)
             probe[:, j] = 1.0
-            column = substitute(residual, {t: const(probe)}) - r0
+            column = substitute(k_residual, {t: const(probe)}) - k0
             columns.append(ops.reshape(column, shape=(rows, cols, 1)))
         blocks = ops.concatenate(columns, axis=2)  # blocks[i] = d R[i, :] / d T[i, :]
         return {t: -ops.solve(blocks, r0, context="the torn loop's per-sample blocks")}
-    flat = _flatten(trial.residuals)
-    r0 = substitute(flat, zero)
+    flat, k_flat = _flatten(trial.residuals), _flatten(trial.residuals_k)
+    r0, k0 = substitute(flat, zero), substitute(k_flat, zero)
     sizes = [t.size for t in tears]
     columns = []
     for e in np.eye(sum(sizes)):
         parts = np.split(e, np.cumsum(sizes)[:-1])
-        probe = {t: const(p.reshape(t.shape)) for t, p in zip(tears, parts)}
-        columns.append(ops.reshape(substitute(flat, probe) - r0, shape=(flat.size, 1)))
+        probe = {t: const(p.reshape(t.shape).astype(t.dtype)) for t, p in zip(tears, parts)}
+        columns.append(ops.reshape(substitute(k_flat, probe) - k0, shape=(flat.size, 1)))
     matrix = ops.full_rank(ops.concatenate(columns, axis=1), need="columns",
                            context="the torn loop's dense system")
     if matrix.shape[0] > matrix.shape[1]:  # more equations than unknowns, all consistent

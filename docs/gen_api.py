@@ -1,6 +1,10 @@
-"""The public API of rop, as docs/api.md presents it: which names are public, how their
-signatures are written, and the generator of docs/api.md (run this file to regenerate it:
-python tests/api_reference.py). tests/test_api_docs.py checks the file against the code."""
+"""The generator of docs/api.md: which names are public, how their signatures are written,
+and where each goes. Run it after changing the public API:  python docs/gen_api.py
+
+Ops are listed by the module of graph/ops that defines them, and any public name no section
+lists goes to "Other public names", so adding an op or a function needs no edit here.
+tests/test_api_docs.py checks that docs/api.md is what this file generates and that every
+signature in it matches the code."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import graph.io
 import rop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the repository's packages
 API = ROOT / "docs" / "api.md"
 TABLE_HEADER = "| name | signature | description |"
 
@@ -88,12 +93,24 @@ def op_params(op) -> list[tuple[str, object]]:
     return [(p.name, p.default) for p in parameters]
 
 
-OPERANDS = {"where": "cond, a, b", "matmul": "a, b", "solve": "a, b", "concatenate": "*xs",
-            "nonzero": "y"}
+def operand_names(op) -> str:
+    """The operands as the op's rules name them: a rule is (g, *operands, out, **params)."""
+    if op.arity is None:
+        return "*xs"
+    rules = [r for r in (op.vjp or ()) + (op.rop or ()) if r is not None]
+    for rule in rules:
+        try:
+            parameters = list(inspect.signature(rule).parameters.values())
+        except (TypeError, ValueError):
+            continue
+        positional = [p.name for p in parameters[1:] if p.kind is p.POSITIONAL_OR_KEYWORD]
+        if len(positional) == op.arity:
+            return ", ".join(positional)
+    return "x" if op.arity == 1 else ", ".join(["x", "y", "z"][:op.arity])
 
 
 def op_call_form(name: str, op) -> str:
-    operands = OPERANDS.get(op.name, "x" if op.arity == 1 else "x, y")
+    operands = operand_names(op)
     params = [n if d is inspect.Parameter.empty else f"{n}={d!r}" for n, d in op_params(op)]
     if not params:
         return f"graph.{name}({operands})"
@@ -107,24 +124,31 @@ def op_call_form(name: str, op) -> str:
 # NOTES add a sentence after an entry's docstring; ALIASES list other public names of the
 # same object, shown in its heading.
 
-OP_FAMILIES = [
-    ("Elementwise", ["graph.exp", "graph.log", "graph.tanh", "graph.sigmoid", "graph.softplus",
-                     "graph.sin", "graph.cos", "graph.arcsin", "graph.arccos", "graph.sqrt",
-                     "graph.square", "graph.abs", "graph.relu", "graph.leaky_relu",
-                     "graph.sign", "graph.step", "graph.round"]),
-    ("Arithmetic (numpy broadcasting)", ["graph.add", "graph.sub", "graph.mul", "graph.div",
-                                         "graph.neg", "graph.pow", "graph.maximum",
-                                         "graph.minimum", "graph.where"]),
-    ("Structure", ["graph.reshape", "graph.transpose", "graph.getitem", "graph.scatter",
-                   "graph.concatenate", "graph.broadcast_to"]),
-    ("Reductions and broadcasting", ["graph.sum", "graph.mean", "graph.logsumexp",
-                                     "graph.sum_to", "graph.expand_to"]),
-    ("Linear algebra", ["graph.matmul", "graph.inv", "graph.solve"]),
-    ("Guards (identity ops that check a condition an inverse relies on, when evaluated)",
-     ["graph.full_rank", "graph.nonzero", "graph.away_from_kink"]),
-    ("Composites (functions of the ops above: they need no rules of their own)",
-     ["graph.softmax", "graph.log_softmax", "graph.softmax_cross_entropy", "graph.mse"]),
+# the modules of graph/ops in the order the reference shows them, with their titles
+FAMILY_TITLES = [
+    ("elementwise", "Elementwise"),
+    ("arith", "Arithmetic (numpy broadcasting)"),
+    ("structure", "Structure"),
+    ("reduce", "Reductions and broadcasting"),
+    ("linalg", "Linear algebra"),
+    ("guards", "Guards (identity ops that check a condition an answer relies on, when "
+               "evaluated)"),
+    ("composite", "Composites (functions of the ops above: they need no rules of their own)"),
 ]
+
+
+def op_families() -> list[tuple[str, list[str]]]:
+    """[(title, names)]: every op and op-level function graph exports, by defining module."""
+    families = []
+    for module_name, title in FAMILY_TITLES:
+        module = importlib.import_module(f"graph.ops.{module_name}")
+        defined = {id(obj) for obj in vars(module).values()
+                   if isinstance(obj, graph.Op) or (inspect.isfunction(obj)
+                                                    and obj.__module__ == module.__name__)}
+        names = [f"graph.{n}" for n in graph.ops.__all__ if id(getattr(graph, n)) in defined]
+        families.append((title, names))
+    return families
+
 
 SECTIONS = [
     ("graph: building graphs",
@@ -147,19 +171,20 @@ SECTIONS = [
       "(`G.sum(x, axis=0)`); the same names are in `graph.ops`. The signature column shows "
       "the call form; Python operators call `add sub mul div pow matmul neg getitem "
       "transpose`. `sum_to`, `expand_to` and the composites are plain functions."),
-     ["graph.ops"] + [("family", title, names) for title, names in OP_FAMILIES]),
+     ["graph.ops", "op families"]),
     ("graph: defining ops", "See [new_op.md](new_op.md) for a worked example.",
      ["graph.define_op", "graph.elementwise_op", "graph.Op",
       ("table", ["graph.Op.make", "graph.Op.apply_rop", "graph.Op.apply_vjp",
                  "graph.Op.apply_inverse"]),
       "graph.all_ops", "graph.construction_rewrites", "graph.NoInverse", "graph.Example",
       "graph.Interval",
-      ("constants", ["graph.REALS", "graph.POSITIVE"])]),
+      "graph.broadcast_op", "graph.sympy_elementwise",
+      ("constants", ["graph.REALS", "graph.POSITIVE", "graph.UNIT"])]),
     ("graph: errors",
      ("Every error rop raises is a `GraphError`, and also the builtin exception users "
       "already catch (`ValueError`, `KeyError`, ...)."),
      [("table", ["graph.GraphError", "graph.ShapeError", "graph.OutOfBoundsError", "graph.AxisError",
-                 "graph.DomainError",
+                 "graph.DomainError", "graph.CertificateError",
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
                  "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
     ("graph: saving and loading",
@@ -171,7 +196,8 @@ SECTIONS = [
       "list); directions and cotangents may be arrays or nodes."),
      ["rop.grad", "rop.vjp", "rop.jvp", "rop.hvp", "rop.ggn_vp", "rop.hessian", "rop.fd_hvp"]),
     ("rop: inverses", "",
-     ["rop.inverse", "rop.inverse_hvp", "rop.InverseHVP", "rop.inverse_hvp_graph",
+     ["rop.inverse", "rop.inverse_hvp", "rop.InverseHVP", "rop.inverse_hessian",
+      "rop.InverseHessian", "rop.inverse_hvp_graph",
       "rop.newton_step", "rop.inverse_ggn_vp"]),
     ("rop: conjugate gradient", "", ["rop.cg", "rop.CGResult"]),
     ("rop: checking", "", ["rop.check_op", "rop.check_grads"]),
@@ -216,6 +242,7 @@ NOTES = {
                 "`normalize`, `simplify`, `kink_distance`, `code`.",
     "graph.REALS": "The default sampling interval of an operand (`check_op`, property tests).",
     "graph.POSITIVE": "The sampling interval of a positive operand (`log`, `sqrt`, ...).",
+    "graph.UNIT": "The sampling interval of an operand in (-1, 1) (`arcsin`, `arccos`).",
     "rop.jvp": "`rop.R` is the same function.",
     "rop.hvp": "`mode=\"fwd-rev\"` (Pearlmutter, the default) or `\"rev-rev\"`.",
     "rop.inverse_hvp": "Methods: `auto` (default: `linear`, falling back to `cg` and saying "
@@ -305,12 +332,22 @@ def render_constants(names) -> list[str]:
     return lines + [""]
 
 
+def leftovers() -> list[str]:
+    """Public names no section lists (and no op family holds)."""
+    listed = set()
+    for _, _, entries in SECTIONS:
+        for entry in entries:
+            listed.update([entry] if isinstance(entry, str) else entry[1])
+    listed.update(n for _, names in op_families() for n in names)
+    return [n for n in public_names() if n not in listed and n.split(".")[-1] != "__call__"]
+
+
 def render() -> str:
     intro = ("Every public name of `graph`, `rop`, `rop.optim`, `rop.scipy` and `graph.io`, "
              "by topic, with its signature (annotations omitted) and the first paragraph of its "
              "docstring; `help(name)` has the rest. Signatures are checked against the code by "
-             "`tests/test_api_docs.py`; `tests/api_reference.py` generates this file "
-             "(`python tests/api_reference.py`). For the ideas see "
+             "`tests/test_api_docs.py`; `docs/gen_api.py` generates this file "
+             "(`python docs/gen_api.py`). For the ideas see "
              "[concepts.md](concepts.md); for a tour, [getting_started.md](getting_started.md).")
     lines = ["# API reference", "", intro, "", "## Contents", ""]
     for title, _, _ in SECTIONS:
@@ -322,7 +359,10 @@ def render() -> str:
         if intro:
             lines += [intro, ""]
         for entry in entries:
-            if isinstance(entry, str):
+            if entry == "op families":
+                for family, names in op_families():
+                    lines += [f"**{family}**", ""] + render_table(names)
+            elif isinstance(entry, str):
                 lines += render_entry(entry)
             elif entry[0] == "table":
                 lines += render_table(entry[1])
@@ -331,6 +371,12 @@ def render() -> str:
             else:
                 _, family, names = entry
                 lines += [f"**{family}**", ""] + render_table(names)
+    others = leftovers()
+    if others:
+        lines += ["## Other public names", "",
+                  "Names not yet placed in a section above (regenerating puts them here).", ""]
+        for name in others:
+            lines += render_entry(name)
     return "\n".join(lines).rstrip() + "\n"
 
 
