@@ -4,24 +4,27 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import uuid
 
 import numpy as np
 import pytest
 
 import graph as G
 from graph.io import save
+from graph.op import REGISTRY
 from rop.cli import main
 
+# {tag} makes the op names unique to one test: define_op refuses a second registration
 GOOD_OP = '''
 import numpy as np, sympy, graph as G
 softsign = G.elementwise_op(
-    "softsign_cli_test", numpy=lambda x: x / (1 + np.abs(x)),
+    "softsign_cli_{tag}", numpy=lambda x: x / (1 + np.abs(x)),
     sympy=lambda x: x / (1 + sympy.Abs(x)),
     deriv=lambda x, out: 1 / (1 + G.abs(x)) ** 2,
     inverse=lambda out, x: out / (1 - G.abs(out)),
     doc="out = x / (1 + |x|)")
 wrong = G.op.Op(
-    "softsign_cli_wrong", arity=1, numpy=softsign.numpy, shape=lambda s: s,
+    "softsign_cli_wrong_{tag}", arity=1, numpy=softsign.numpy, shape=lambda s: s,
     sympy=softsign.sympy, rop=softsign.rop, vjp=lambda g, x, *, out: g / (1 + G.abs(x)),
     inverse=G.NoInverse("test"), domain=G.REALS, examples=[G.Example(((2,),))],
     doc="softsign with a wrong vjp")
@@ -30,12 +33,24 @@ not_an_op = 3
 
 
 @pytest.fixture
-def user_module(tmp_path, monkeypatch):
-    (tmp_path / "my_ops.py").write_text(textwrap.dedent(GOOD_OP))
+def user_modules(tmp_path, monkeypatch):
+    """``write(stem, source)`` puts a module in a fresh current directory and returns its
+    name. Names (and the ``{tag}`` in the source) are unique to the test, and teardown
+    forgets the modules and the ops they registered, so that the tests pass in any order
+    and when run repeatedly in one process."""
+    tag = uuid.uuid4().hex[:12]
+
+    def write(stem, source):
+        (tmp_path / f"{stem}_{tag}.py").write_text(textwrap.dedent(source).replace("{tag}", tag))
+        return f"{stem}_{tag}"
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield "my_ops"
-    sys.modules.pop("my_ops", None)
+    yield write
+    for name in [name for name in sys.modules if tag in name]:
+        del sys.modules[name]
+    for name in [name for name in REGISTRY if tag in name]:
+        del REGISTRY[name]
 
 
 @pytest.fixture
@@ -46,19 +61,24 @@ def saved_graph(tmp_path):
     return path
 
 
-def test_check_op_exit_status(user_module, capsys):
-    assert main(["check-op", f"{user_module}:softsign"]) == 0
-    assert "OK: every rule of 'softsign_cli_test' agrees" in capsys.readouterr().out
-    assert main(["check-op", f"{user_module}:wrong"]) == 1
-    assert "vjp of 'softsign_cli_wrong'" in capsys.readouterr().out
+def test_check_op_exit_status(user_modules, capsys):
+    module = user_modules("my_ops", GOOD_OP)
+    assert main(["check-op", f"{module}:softsign"]) == 0
+    assert "OK: every rule of 'softsign_cli_" in capsys.readouterr().out
+    assert main(["check-op", f"{module}:wrong"]) == 1
+    assert "vjp of 'softsign_cli_wrong_" in capsys.readouterr().out
 
 
-def test_one_line_errors(user_module, capsys):
-    for argv in (["check-op", f"{user_module}:not_an_op"], ["check-op", "no_such_module:x"],
-                 ["check-op", "missing_colon"], ["info", "does/not/exist.json"]):
+def test_one_line_errors(user_modules, capsys):
+    module = user_modules("my_ops", GOOD_OP)
+    for argv, expected in ((["check-op", f"{module}:not_an_op"], "is not a graph op"),
+                           (["check-op", "no_such_module:x"], "No module named"),
+                           (["check-op", "missing_colon"], "expected MODULE:NAME"),
+                           (["info", "does/not/exist.json"], "cannot read the file")):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith(f"rop {argv[0]}: error: ") and err.count("\n") == 1, err
+        assert expected in err, err  # the error meant, not e.g. "already registered"
 
 
 def test_info_describes_the_graph(saved_graph, capsys):
