@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections import Counter
 
@@ -24,14 +26,37 @@ def _demo(args):
     return 0
 
 
+@contextlib.contextmanager
+def _cwd_searched_last():
+    """Let the user's own modules, next to where they run the command, be imported, but
+    search that folder last: with it first, a stray ``secrets.py`` there would run the
+    moment numpy imports the standard ``secrets``. Removed again afterwards, so that
+    main() called repeatedly in one process (the tests) looks in the current folder."""
+    cwd = os.getcwd()
+    if cwd in sys.path:  # already there (``python -m`` puts it first): Python's choice
+        yield
+        return
+    sys.path.append(cwd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the user's module may have removed it
+            sys.path.remove(cwd)
+
+
+def _import(name):
+    """Import (run) the user's module ``name``."""
+    importlib.invalidate_caches()  # the module may have been written after we started
+    return importlib.import_module(name)
+
+
 def _check_op(args):
     from .verify import check_op
 
     module_name, _, attribute = args.target.partition(":")
     if not attribute:
         raise ValueError(f"expected MODULE:NAME (e.g. mypackage.ops:softsign), got {args.target!r}")
-    sys.path.insert(0, ".")  # the user's own modules, next to where they run the command
-    op = getattr(importlib.import_module(module_name), attribute, None)
+    op = getattr(_import(module_name), attribute, None)
     if not isinstance(op, G.Op):
         raise ValueError(f"{args.target} is not a graph op (got {type(op).__name__}); define "
                          f"it with graph.define_op or graph.elementwise_op")
@@ -108,7 +133,8 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-plot", action="store_true", help="do not write rop_demo.png")
     demo.set_defaults(run=_demo)
     check = commands.add_parser("check-op", help="prove an op's rules against sympy",
-                                description="Import MODULE and check the op NAME defined in it "
+                                description="Import MODULE (this runs its code; the current "
+                                "directory is searched last) and check the op NAME defined in it "
                                 "with rop.check_op; exit status 0 if every rule holds, 1 if not.")
     check.add_argument("target", metavar="MODULE:NAME")
     check.set_defaults(run=_check_op)
@@ -131,7 +157,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
-        return args.run(args)
+        with _cwd_searched_last():
+            return args.run(args)
     except (GraphError, OSError, ValueError, ImportError, RuntimeError) as error:
         print(f"rop {args.command}: error: {error}".splitlines()[0], file=sys.stderr)
         return 2

@@ -1,5 +1,6 @@
 """The command line: rop demo, check-op, draw, info; --help everywhere; one-line errors."""
 
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,8 @@ import graph as G
 from graph.io import save
 from graph.op import REGISTRY
 from rop.cli import main
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 # {tag} makes the op names unique to one test: define_op refuses a second registration
 GOOD_OP = '''
@@ -44,8 +47,7 @@ def user_modules(tmp_path, monkeypatch):
         (tmp_path / f"{stem}_{tag}.py").write_text(textwrap.dedent(source).replace("{tag}", tag))
         return f"{stem}_{tag}"
 
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # rop finds the user's modules in the current directory
     yield write
     for name in [name for name in sys.modules if tag in name]:
         del sys.modules[name]
@@ -79,6 +81,22 @@ def test_one_line_errors(user_modules, capsys):
         err = capsys.readouterr().err
         assert err.startswith(f"rop {argv[0]}: error: ") and err.count("\n") == 1, err
         assert expected in err, err  # the error meant, not e.g. "already registered"
+
+
+def test_check_op_does_not_let_the_current_directory_shadow_the_standard_library(tmp_path):
+    # numpy imports the standard secrets module lazily; a secrets.py in the current
+    # directory must not be what it gets. A fresh interpreter, so that secrets is not yet
+    # imported, with -I so that Python itself does not put the directory first.
+    marker = tmp_path / "secrets_ran"
+    (tmp_path / "secrets.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nraise RuntimeError('the local secrets.py ran')\n")
+    code = (f"import sys; sys.path.insert(0, {str(REPO)!r}); from rop.cli import main; "
+            f"sys.exit(main(['check-op', 'graph.ops:tanh']))")
+    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert not marker.exists(), result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "OK: every rule of 'tanh' agrees" in result.stdout
 
 
 def test_info_describes_the_graph(saved_graph, capsys):
