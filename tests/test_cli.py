@@ -1,5 +1,6 @@
 """The command line: rop demo, check-op, draw, info; --help everywhere; one-line errors."""
 
+import json
 import pathlib
 import shutil
 import subprocess
@@ -13,9 +14,11 @@ import pytest
 import graph as G
 from graph.io import save
 from graph.op import REGISTRY
+from rop import cli
 from rop.cli import main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+HAS_DOT = shutil.which("dot") is not None
 
 # {tag} makes the op names unique to one test: define_op refuses a second registration
 GOOD_OP = '''
@@ -55,6 +58,26 @@ def user_modules(tmp_path, monkeypatch):
         del REGISTRY[name]
 
 
+def run(argv, capsys):
+    """main(argv) as (status, stdout, stderr); anything escaping main fails the test, even
+    SystemExit or KeyboardInterrupt (which would otherwise stop pytest itself)."""
+    try:
+        status = main(argv)
+    except BaseException as escaped:  # noqa: B036 - the point is to catch everything
+        pytest.fail(f"main({argv}) raised {escaped!r} instead of returning a status")
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_one_line_error(argv, capsys, *expected):
+    status, _, err = run(argv, capsys)
+    assert status == 2, (argv, status, err)
+    assert err.startswith(f"rop {argv[0]}: error: ") and err.count("\n") == 1, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
 @pytest.fixture
 def saved_graph(tmp_path):
     x, W = G.var("x", (4, 3)), G.var("W", (3, 2))
@@ -63,24 +86,42 @@ def saved_graph(tmp_path):
     return path
 
 
+def write_graph_file(path, nodes, outputs):
+    """A graph file written by hand (docs/file_format.md), for files save never writes."""
+    path.write_text(json.dumps({"format": "rop-graph", "version": 1, "outputs": outputs,
+                                "nodes": nodes}))
+    return str(path)
+
+
 def test_check_op_exit_status(user_modules, capsys):
     module = user_modules("my_ops", GOOD_OP)
-    assert main(["check-op", f"{module}:softsign"]) == 0
-    assert "OK: every rule of 'softsign_cli_" in capsys.readouterr().out
-    assert main(["check-op", f"{module}:wrong"]) == 1
-    assert "vjp of 'softsign_cli_wrong_" in capsys.readouterr().out
+    status, out, _ = run(["check-op", f"{module}:softsign"], capsys)
+    assert status == 0 and "OK: every rule of 'softsign_cli_" in out
+    status, out, _ = run(["check-op", f"{module}:wrong"], capsys)
+    assert status == 1 and "vjp of 'softsign_cli_wrong_" in out
 
 
 def test_one_line_errors(user_modules, capsys):
     module = user_modules("my_ops", GOOD_OP)
-    for argv, expected in ((["check-op", f"{module}:not_an_op"], "is not a graph op"),
-                           (["check-op", "no_such_module:x"], "No module named"),
-                           (["check-op", "missing_colon"], "expected MODULE:NAME"),
-                           (["info", "does/not/exist.json"], "cannot read the file")):
-        assert main(argv) == 2
-        err = capsys.readouterr().err
-        assert err.startswith(f"rop {argv[0]}: error: ") and err.count("\n") == 1, err
-        assert expected in err, err  # the error meant, not e.g. "already registered"
+    assert_one_line_error(["check-op", f"{module}:not_an_op"], capsys, "is not a graph op")
+    assert_one_line_error(["check-op", "no_such_module:x"], capsys, "No module named")
+    for target in ("missing_colon", ":x", "mod:"):
+        assert_one_line_error(["check-op", target], capsys, "expected MODULE:NAME")
+    assert_one_line_error(["check-op", "..:x"], capsys, "cannot import '..'")
+    assert_one_line_error(["info", "does/not/exist.json"], capsys, "cannot read the file")
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("def f(:\n", "SyntaxError"),
+    ("1 / 0\n", "ZeroDivisionError: division by zero"),
+    ("raise SystemExit(7)\n", "SystemExit: 7"),
+    ("raise KeyboardInterrupt\n", "KeyboardInterrupt"),
+    ("raise RuntimeError('first line\\nsecond line')\n", "RuntimeError: first line"),
+], ids=["syntax-error", "raises", "system-exit", "keyboard-interrupt", "two-line-message"])
+def test_a_module_failing_at_import_is_a_one_line_error(user_modules, capsys, source, expected):
+    module = user_modules("broken", source)
+    assert_one_line_error(["check-op", f"{module}:x"], capsys, f"cannot import '{module}'",
+                          expected)
 
 
 def test_check_op_does_not_let_the_current_directory_shadow_the_standard_library(tmp_path):
@@ -99,6 +140,41 @@ def test_check_op_does_not_let_the_current_directory_shadow_the_standard_library
     assert "OK: every rule of 'tanh' agrees" in result.stdout
 
 
+def test_unexpected_exceptions_are_one_line_errors(monkeypatch, saved_graph, capsys):
+    def fails(args):
+        raise IndexError("first\nsecond")
+
+    monkeypatch.setattr(cli, "_info", fails)
+    assert_one_line_error(["info", str(saved_graph)], capsys, "IndexError: first")
+    monkeypatch.setattr(cli, "_info", lambda args: {}["missing"])
+    assert_one_line_error(["info", str(saved_graph)], capsys, "KeyError: 'missing'")
+
+
+def test_info_of_a_huge_shape_with_no_entries(tmp_path, capsys):
+    # legal (no entries), but its size overflows a 64-bit integer
+    path = write_graph_file(tmp_path / "huge.json", [
+        {"op": "var", "name": "x", "shape": [0, 10**30, 10**30], "dtype": "float64"}], [0])
+    status, out, err = run(["info", path], capsys)
+    assert status == 0, err
+    assert "variables (0 entries)" in out and "x: (0, 10" in out
+
+
+def test_draw_a_file_without_outputs(tmp_path, capsys):
+    path = write_graph_file(tmp_path / "empty.json", [
+        {"op": "var", "name": "x", "shape": [2], "dtype": "float64"}], [])
+    assert_one_line_error(["draw", path, "-o", str(tmp_path / "out.svg")], capsys,
+                          "has no outputs")
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed: nothing can fail in it")
+def test_draw_a_name_dot_cannot_read(tmp_path, capsys):
+    pytest.importorskip("graphviz")
+    path = write_graph_file(tmp_path / "nul.json", [
+        {"op": "var", "name": "a\0b", "shape": [2], "dtype": "float64"}], [0])
+    assert_one_line_error(["draw", path, "-o", str(tmp_path / "out.svg")], capsys,
+                          "Graphviz's dot cannot draw this graph")
+
+
 def test_info_describes_the_graph(saved_graph, capsys):
     assert main(["info", str(saved_graph)]) == 0
     out = capsys.readouterr().out
@@ -106,7 +182,7 @@ def test_info_describes_the_graph(saved_graph, capsys):
     assert "tanh x1" in out and "matmul x1" in out
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
 def test_draw_graph_gradient_and_hvp(saved_graph, tmp_path, capsys):
     pytest.importorskip("graphviz")
     for extra in ([], ["--grad", "W"], ["--hvp", "W"]):
