@@ -5,9 +5,9 @@
     rop draw FILE.json [--grad VAR] [--hvp VAR] -o OUT.svg
     rop info FILE.json               ops, shapes, sizes of a saved graph
 
-Exit status: 0 success, 1 a rule disagrees (check-op only), 2 any error. check-op imports,
-i.e. runs, the user's module; the current directory is searched for it last, so files there
-cannot shadow the standard library or installed packages.
+Exit status: 0 success, 1 a rule disagrees (check-op only), 2 any error. check-op and
+``--import MODULE`` import, i.e. run, the user's module; the current directory is searched
+for it last, so files there cannot shadow the standard library or installed packages.
 """
 
 from __future__ import annotations
@@ -82,9 +82,16 @@ def _check_op(args):
 
 
 def _load(path):
-    from graph.io import load
+    from graph.io import GraphFileError, load
 
-    loaded = load(path)
+    try:
+        loaded = load(path)
+    except GraphFileError as error:
+        if "unknown op" not in str(error):
+            raise
+        # the likely cause: an op defined in the user's module, which the loader never imports
+        raise GraphFileError(f"{path}: {error} (if a module of yours defines it, add "
+                             f"--import MODULE)") from None
     return loaded if isinstance(loaded, list) else [loaded]
 
 
@@ -145,6 +152,13 @@ def _info(args):
     return 0
 
 
+def _add_import_option(command):
+    command.add_argument(
+        "--import", dest="imports", action="append", default=[], metavar="MODULE",
+        help="import (that is, run) MODULE first, e.g. one that defines ops with "
+        "graph.define_op; the current directory is searched last; repeatable")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="rop", description="Exact derivatives of computational graphs: demo and tools.")
@@ -161,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
                                 "with rop.check_op. Exit status 0 if every rule holds, 1 if one "
                                 "disagrees with sympy, 2 on any error.")
     check.add_argument("target", metavar="MODULE:NAME")
+    _add_import_option(check)
     check.set_defaults(run=_check_op)
     draw = commands.add_parser("draw", help="draw a saved graph (SVG or PNG)",
                                description="Draw the graph in FILE.json (see docs/file_format.md), "
@@ -170,10 +185,12 @@ def parser() -> argparse.ArgumentParser:
     draw.add_argument("--hvp", metavar="VAR", help="draw the HVP graph with respect to VAR")
     draw.add_argument("-o", "--output", required=True, metavar="OUT.svg")
     draw.add_argument("--max-nodes", type=int, default=200, help="collapse beyond this size")
+    _add_import_option(draw)
     draw.set_defaults(run=_draw)
     info = commands.add_parser("info", help="describe a saved graph",
                                description="Ops, shapes and sizes of the graph in FILE.json.")
     info.add_argument("file", metavar="FILE.json")
+    _add_import_option(info)
     info.set_defaults(run=_info)
     return top
 
@@ -197,6 +214,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)  # a bad argument: argparse prints the usage, exits 2
     try:
         with _cwd_searched_last():
+            for module in getattr(args, "imports", ()):  # demo has no --import
+                _import(module)
             return args.run(args)
     # any failure, ours or in the user's code, is one line: docs/cli.md promises no traceback
     except Exception as error:

@@ -1,5 +1,6 @@
 """The command line: rop demo, check-op, draw, info; --help everywhere; one-line errors."""
 
+import importlib.util
 import json
 import pathlib
 import shutil
@@ -175,6 +176,38 @@ def test_draw_a_name_dot_cannot_read(tmp_path, capsys):
                           "Graphviz's dot cannot draw this graph")
 
 
+CUBE_OP = '''
+import graph as G
+cube = G.elementwise_op(
+    "cube_cli_{tag}", numpy=lambda x: x ** 3, sympy=lambda x: x ** 3,
+    deriv=lambda x, out: 3 * x ** 2, inverse=G.NoInverse("not needed"), doc="out = x**3")
+'''
+
+
+def test_import_option_loads_user_ops(user_modules, tmp_path, capsys):
+    module = user_modules("cube_ops", CUBE_OP)
+    op_name = f"cube_cli_{module.rsplit('_', 1)[1]}"  # the test's unique tag
+    # save a graph with the user's op, then forget the op, as a new process would
+    spec = importlib.util.spec_from_file_location(module, tmp_path / f"{module}.py")
+    spec.loader.exec_module(ops := importlib.util.module_from_spec(spec))
+    path = str(tmp_path / "cube.json")
+    save(G.sum(ops.cube(G.var("x", (3,)))), path)
+    del REGISTRY[op_name]
+
+    assert_one_line_error(["info", path], capsys, f"unknown op '{op_name}'", "--import MODULE")
+    status, out, err = run(["info", path, "--import", module], capsys)
+    assert status == 0, err
+    assert f"{op_name} x1" in out and "x: (3,) float64" in out
+    assert_one_line_error(["info", path, "--import", "no_such_module"], capsys,
+                          "cannot import 'no_such_module'")
+    if HAS_DOT and importlib.util.find_spec("graphviz"):
+        drawn = tmp_path / "cube.svg"
+        status, _, err = run(["draw", path, "--import", module, "-o", str(drawn)], capsys)
+        assert status == 0 and "<svg" in drawn.read_text(), err
+    status, out, err = run(["check-op", "--import", module, f"{module}:cube"], capsys)
+    assert status == 0 and f"OK: every rule of '{op_name}'" in out, err
+
+
 def test_info_describes_the_graph(saved_graph, capsys):
     assert main(["info", str(saved_graph)]) == 0
     out = capsys.readouterr().out
@@ -198,6 +231,8 @@ def test_help_everywhere():
         result = subprocess.run([sys.executable, "-m", "rop", *argv, "--help"],
                                 capture_output=True, text=True)
         assert result.returncode == 0 and "usage: rop" in result.stdout
+        if argv and argv[0] != "demo":  # says that importing runs the module
+            assert "import (that is, run) MODULE" in " ".join(result.stdout.split())
 
 
 def test_demo_runs_and_reports(capsys):
