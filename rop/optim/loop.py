@@ -12,6 +12,8 @@ import numpy as np
 
 from graph.errors import GraphError, ShapeError
 
+from ._checks import integer, real
+
 
 class NonFiniteError(GraphError, FloatingPointError):
     """The loss or the gradient became NaN or infinite.
@@ -73,7 +75,10 @@ class GradientDescent(Optimizer):
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
                  batch_size: int | None = None):
-        self.learning_rate, self.momentum, self.batch_size = learning_rate, momentum, batch_size
+        me = type(self).__name__
+        self.learning_rate = real(me, "learning_rate", learning_rate, "(0, inf)")
+        self.momentum = real(me, "momentum", momentum, "[0, 1)")  # 1: the velocity never decays
+        self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
         self._velocity = np.zeros(objective.size)
@@ -96,8 +101,14 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, batch_size: int | None = None):
-        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
-        self.batch_size = batch_size
+        me = type(self).__name__
+        self.learning_rate = real(me, "learning_rate", learning_rate, "(0, inf)")
+        # β < 1, or the bias corrections 1 - βᵗ divide by 0
+        self.beta1 = real(me, "beta1", beta1, "[0, 1)")
+        self.beta2 = real(me, "beta2", beta2, "[0, 1)")
+        # ε > 0, or m̂ / (√v̂ + ε) is 0/0 wherever the gradient has been exactly 0
+        self.eps = real(me, "eps", eps, "(0, inf)")
+        self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
         self._m, self._v, self._t = np.zeros(objective.size), np.zeros(objective.size), 0

@@ -1,0 +1,98 @@
+"""rop.optim refuses bad input where the mistake is made: each optimizer's constructor checks
+its hyper-parameters, minimize its keywords and its start, the Objective its parameters,
+data, batches and what build() returns; every message names the parameter, the value and
+what is accepted."""
+
+import numpy as np
+import pytest
+from optim_problems import least_squares
+
+import graph as G
+from rop.optim import Adam, GradientDescent, HessianFree, Newton, Objective, minimize
+
+NAN, INF = float("nan"), float("inf")
+
+# (optimizer, keyword, bad value, words the message must hold)
+BAD_VALUES = [
+    (HessianFree, "damping", NAN, "HessianFree: damping must be a positive finite number, "
+                                  "got nan"),
+    (HessianFree, "damping", -1, "damping must be a positive finite number, got -1"),
+    (HessianFree, "damping", 0.0, "damping must be a positive"),  # λ = 0 stays 0 under LM
+    (HessianFree, "damping", INF, "got inf"),
+    (HessianFree, "damping_decrease", 1.5, r"damping_decrease must be a number in \(0, 1\]"),
+    (HessianFree, "damping_increase", 0.5, r"damping_increase must be a number in \[1, inf\)"),
+    (HessianFree, "rho_low", NAN, "rho_low"),
+    (HessianFree, "cg_max_iter", 0, "cg_max_iter must be a positive integer, got 0"),
+    (HessianFree, "cg_eps", -1e-3, "cg_eps must be a non-negative finite number"),
+    (HessianFree, "cg_tol", NAN, "cg_tol"),
+    (HessianFree, "warm_start_decay", 1.2, r"warm_start_decay must be a number in \[0, 1\]"),
+    (HessianFree, "line_search_c", 0.0, r"line_search_c must be a number in \(0, 1\)"),
+    (HessianFree, "line_search_shrink", 1.0, r"line_search_shrink must be a number in \(0, 1\)"),
+    (HessianFree, "line_search_max", -1, "line_search_max must be a positive integer"),
+    (HessianFree, "preconditioner_exponent", -0.5, "preconditioner_exponent"),
+    (HessianFree, "batch_size", 0, "batch_size must be a positive integer or None, got 0"),
+    (HessianFree, "curvature", "gn", "curvature must be one of 'ggn', 'hessian'; got 'gn'"),
+    (Newton, "damping", -1, "Newton: damping must be a non-negative finite number, got -1"),
+    (Newton, "damping", NAN, "damping"),
+    (Newton, "cg_tol", -1.0, "cg_tol"),
+    (Newton, "cg_max_iter", 0, "cg_max_iter must be a positive integer or None"),
+    (Newton, "line_search_c", 1.0, "line_search_c"),
+    (Newton, "line_search_shrink", 0.0, "line_search_shrink"),
+    (Newton, "line_search_max", 0, "line_search_max"),
+    (Newton, "method", "newton", "method must be one of 'auto', 'linear', 'functional', 'cg'"),
+    (GradientDescent, "learning_rate", -0.1, "GradientDescent: learning_rate must be a "
+                                             "positive finite number, got -0.1"),
+    (GradientDescent, "learning_rate", NAN, "learning_rate"),
+    (GradientDescent, "momentum", 1.0, r"momentum must be a number in \[0, 1\)"),
+    (GradientDescent, "batch_size", -3, "batch_size"),
+    (Adam, "learning_rate", -1e-3, "Adam: learning_rate must be a positive finite number"),
+    (Adam, "learning_rate", 0, "learning_rate"),
+    (Adam, "beta1", 1.0, r"beta1 must be a number in \[0, 1\)"),
+    (Adam, "beta2", -0.1, "beta2"),
+    (Adam, "eps", 0.0, "eps must be a positive finite number"),  # m̂/√v̂ would be 0/0
+    (Adam, "batch_size", 0, "batch_size"),
+]
+
+
+BAD_TYPES = [
+    (HessianFree, "cg_max_iter", 2.5, "cg_max_iter must be a positive integer, got 2.5"),
+    (HessianFree, "batch_size", 2.5, "batch_size must be a positive integer or None"),
+    (HessianFree, "backtracking", "no", "backtracking must be True or False, got 'no'"),
+    (HessianFree, "preconditioner", None, "preconditioner must be True or False"),
+    (Newton, "line_search", "yes", "line_search must be True or False"),
+    (GradientDescent, "learning_rate", "0.1", "learning_rate must be a positive finite "
+                                              "number, got '0.1'"),
+    (Adam, "beta1", True, "beta1 must be a number"),
+]
+
+
+@pytest.mark.parametrize("optimizer, keyword, value, message", BAD_VALUES)
+def test_optimizers_refuse_bad_hyperparameters_when_constructed(optimizer, keyword, value,
+                                                                 message):
+    with pytest.raises(ValueError, match=message):
+        optimizer(**{keyword: value})
+
+
+@pytest.mark.parametrize("optimizer, keyword, value, message", BAD_TYPES)
+def test_optimizers_refuse_hyperparameters_of_the_wrong_type(optimizer, keyword, value,
+                                                              message):
+    with pytest.raises(TypeError, match=message):
+        optimizer(**{keyword: value})
+
+
+def test_boundary_values_that_mean_something_are_accepted():
+    Newton(damping=0.0)  # the exact inverse-Hessian-vector product
+    HessianFree(cg_eps=0.0, cg_tol=1e-8, warm_start_decay=0.0, preconditioner_exponent=0.0,
+                damping_decrease=1.0, damping_increase=1.0, batch_size=None)
+    GradientDescent(momentum=0.0, batch_size=np.int64(4))
+    Adam(beta1=0.0, beta2=0.0)
+
+
+def test_hessian_free_rho_thresholds_must_be_ordered():
+    with pytest.raises(ValueError, match="rho_low .* must not exceed rho_high"):
+        HessianFree(rho_low=0.8, rho_high=0.2)
+
+
+def test_validated_values_are_stored_as_plain_numbers():
+    optimizer = HessianFree(damping=np.float32(2), cg_max_iter=np.int64(7))
+    assert type(optimizer.damping) is float and type(optimizer.cg_max_iter) is int
