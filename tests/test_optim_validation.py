@@ -96,3 +96,88 @@ def test_hessian_free_rho_thresholds_must_be_ordered():
 def test_validated_values_are_stored_as_plain_numbers():
     optimizer = HessianFree(damping=np.float32(2), cg_max_iter=np.int64(7))
     assert type(optimizer.damping) is float and type(optimizer.cg_max_iter) is int
+
+
+# minimize: its start and its keywords
+
+def two_parameter_objective():
+    W, b = G.var("W", (2, 3)), G.var("b", (3,))
+    return Objective.from_graph(G.sum(W * W) + G.sum(b * b), [W, b])
+
+
+@pytest.mark.parametrize("start, error, message", [
+    ({"w": np.zeros((2, 3)), "b": np.zeros(3)}, KeyError,
+     r"minimize: theta0 has no value for parameter\(s\) W.* unknown name\(s\) w.* "
+     r"W \(2, 3\), b \(3,\)"),
+    ({"W": np.zeros((2, 3)), "b": np.zeros(3), "c": 1.0}, KeyError, r"unknown name\(s\) c"),
+    ({"W": np.zeros((3, 2)), "b": np.zeros(3)}, ValueError,
+     r"minimize: theta0\['W'\] has shape \(3, 2\); the parameter W has shape \(2, 3\)"),
+    ({"W": np.zeros(5), "b": np.zeros(4)}, ValueError, r"theta0\['W'\] has shape \(5,\)"),
+    ({"W": [["a"] * 3] * 2, "b": np.zeros(3)}, TypeError, r"theta0\['W'\] is not numeric"),
+    (np.zeros(8), ValueError, r"theta0 has shape \(8,\); the parameters W \(2, 3\), b \(3,\) "
+                              r"take 9 numbers"),
+    ([np.zeros((2, 3)), np.zeros(3)], TypeError, "theta0 must be a flat vector of 9 numbers "
+                                                 "or a dict"),
+    ("abc", TypeError, "theta0 must be a flat vector"),
+    (np.full(9, np.nan), ValueError, r"theta0 has NaN or infinite entries in W, b"),
+])
+def test_minimize_names_what_is_wrong_with_the_start(start, error, message):
+    with pytest.raises(error, match=message):
+        minimize(two_parameter_objective(), start, GradientDescent(0.1), max_iter=1)
+
+
+def test_objective_flatten_checks_names_and_shapes_too():
+    objective = two_parameter_objective()
+    with pytest.raises(KeyError, match=r"Objective.flatten: .*no value for parameter\(s\) b"):
+        objective.flatten({"W": np.zeros((2, 3))})
+    with pytest.raises(ValueError, match=r"Objective.flatten: 3 arrays for the 2 parameters"):
+        objective.flatten([np.zeros((2, 3)), np.zeros(3), np.zeros(1)])
+    with pytest.raises(ValueError, match=r"Objective.flatten: arrays\[1\] has shape \(2,\)"):
+        objective.flatten([np.zeros((2, 3)), np.zeros(2)])
+    np.testing.assert_array_equal(objective.flatten({"b": [1, 2, 3], "W": np.zeros((2, 3))}),
+                                  [0, 0, 0, 0, 0, 0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("keywords, error, message", [
+    ({"max_iter": -1}, ValueError, "minimize: max_iter must be a non-negative integer, got -1"),
+    ({"max_iter": 2.5}, TypeError, "max_iter must be a non-negative integer, got 2.5"),
+    ({"gtol": NAN}, ValueError, "gtol must be a non-negative finite number, got nan"),
+    ({"gtol": -1e-6}, ValueError, "gtol"),
+    ({"target_loss": NAN}, ValueError, r"target_loss must be a number \(not NaN\)"),
+    ({"max_cost": -1}, ValueError, "max_cost must be a non-negative number or None, got -1"),
+    ({"max_time": NAN}, ValueError, "max_time"),
+    ({"callback": 3}, TypeError, "callback must be a function or None, got 3"),
+    ({"progress": 0.5}, TypeError, "progress must be True, False or a positive integer"),
+    ({"progress": -1}, ValueError, "progress must be True, False or a positive integer"),
+])
+def test_minimize_checks_its_keywords(keywords, error, message):
+    objective, _, _ = least_squares()
+    with pytest.raises(error, match=message):
+        minimize(objective, np.zeros(3), GradientDescent(0.1), **keywords)
+
+
+def test_minimize_wants_an_optimizer_instance():
+    objective, _, _ = least_squares()
+    with pytest.raises(TypeError, match=r"optimizer must be an optimizer such as "
+                                        r"HessianFree\(\).*got the class GradientDescent"):
+        minimize(objective, np.zeros(3), GradientDescent)
+    with pytest.raises(TypeError, match="optimizer must be an optimizer"):
+        minimize(objective, np.zeros(3), "adam")
+
+
+def test_minimize_accepts_the_boundaries():
+    objective, _, _ = least_squares()
+    result = minimize(objective, np.zeros(3), GradientDescent(0.1), max_iter=0, max_cost=0,
+                      max_time=INF, target_loss=-INF, progress=False)
+    assert result.iterations == 0
+
+
+def test_evaluations_name_a_theta_or_direction_of_the_wrong_size():
+    objective, _, _ = least_squares()
+    with pytest.raises(ValueError, match=r"Objective.value: theta has shape \(4,\); the "
+                                         r"parameters w \(3,\) take 3 numbers"):
+        objective.value(np.zeros(4))
+    with pytest.raises(ValueError, match=r"Objective.hvp: v has shape \(2,\)"):
+        objective.hvp(np.zeros(3), np.zeros(2))
+    with pytest.raises(ValueError, match=r"Objective.unflatten: theta has shape \(5,\)"):
+        objective.unflatten(np.zeros(5))

@@ -25,13 +25,13 @@ def real(owner: str, name: str, value, interval: str, *, optional: bool = False)
     what = _WORDS.get(interval, f"a number in {interval}") + (" or None" if optional else "")
     # bool is an int to Python, but True for a learning rate is a slip, not a 1
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be {what}, got {_show(value)}")
+        raise TypeError(f"{owner}: {name} must be {what}, got {shown(value)}")
     low, high = (float(end) for end in interval[1:-1].split(","))
     x = float(value)
     above = low <= x if interval[0] == "[" else low < x
     below = x <= high if interval[-1] == "]" else x < high
     if not (above and below):
-        raise ValueError(f"{owner}: {name} must be {what}, got {_show(value)}")
+        raise ValueError(f"{owner}: {name} must be {what}, got {shown(value)}")
     return x
 
 
@@ -42,7 +42,7 @@ def integer(owner: str, name: str, value, minimum: int, *, optional: bool = Fals
     what = {0: "a non-negative integer", 1: "a positive integer"}.get(
         minimum, f"an integer >= {minimum}") + (" or None" if optional else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{owner}: {name} must be {what}, got {_show(value)}")
+        raise TypeError(f"{owner}: {name} must be {what}, got {shown(value)}")
     if value < minimum:
         raise ValueError(f"{owner}: {name} must be {what}, got {value}")
     return int(value)
@@ -52,18 +52,18 @@ def choice(owner: str, name: str, value, options: tuple):
     """``value`` if it is one of ``options``."""
     if not isinstance(value, str) or value not in options:
         raise ValueError(f"{owner}: {name} must be one of {', '.join(map(repr, options))}; "
-                         f"got {_show(value)}")
+                         f"got {shown(value)}")
     return value
 
 
 def flag(owner: str, name: str, value) -> bool:
     """``value`` as a bool if it is one (a string such as "no" would be silently true)."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name} must be True or False, got {_show(value)}")
+        raise TypeError(f"{owner}: {name} must be True or False, got {shown(value)}")
     return bool(value)
 
 
-def _show(value) -> str:
+def shown(value) -> str:
     """Numbers as they read (nan, -1, 2.5, also for numpy scalars), anything else by repr
     with its type when that is not plain from the repr."""
     if isinstance(value, numbers.Number):

@@ -4,15 +4,16 @@ follows, and the first-order baselines: gradient descent and Adam."""
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.errors import GraphError, ShapeError
+from graph.errors import DomainError, GraphError
 
-from ._checks import integer, real
+from ._checks import integer, real, shown
 
 
 class NonFiniteError(GraphError, FloatingPointError):
@@ -140,11 +141,16 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
     Raises:
         NonFiniteError: the loss or gradient is NaN or infinite; it names the iteration
             and carries the last good θ and the history up to it.
+        ValueError, TypeError: a keyword out of its range or of the wrong type, or a
+            ``theta0`` of the wrong shape or not finite (before any evaluation).
+        KeyError: a ``theta0`` dict misses a parameter or has an unknown name (FeedError).
     """
-    theta = objective.flatten(theta0) if isinstance(theta0, dict) else np.array(theta0, float)
-    if theta.shape != (objective.size,):
-        raise ShapeError(f"minimize: theta0 has shape {theta.shape}; the objective has "
-                         f"{objective.size} parameters (pass a flat vector or a dict by name)")
+    _check_arguments(optimizer, max_iter, gtol, target_loss, max_cost, max_time, callback,
+                     progress)
+    theta = np.array(objective._theta(theta0, "minimize", "theta0", by_name=True))
+    bad = [name for name, x in objective.unflatten(theta).items() if not np.isfinite(x).all()]
+    if bad:  # else NonFiniteError at iteration 0 would blame the step size or the damping
+        raise DomainError(f"minimize: theta0 has NaN or infinite entries in {', '.join(bad)}")
     start, cost0, spent = time.perf_counter(), objective.cost, 0.0
     result = OptimizeResult(theta, objective.unflatten(theta))
     bar = _progress(progress, max_iter, type(optimizer).__name__)
@@ -171,6 +177,29 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
         bar(None)
     result.params = objective.unflatten(result.theta)
     return result
+
+
+def _check_arguments(optimizer, max_iter, gtol, target_loss, max_cost, max_time, callback,
+                     progress):
+    if isinstance(optimizer, type) or not all(
+            callable(getattr(optimizer, method, None)) for method in ("init", "step")):
+        got = (f"the class {optimizer.__name__}; call it: {optimizer.__name__}()"
+               if isinstance(optimizer, type) else shown(optimizer))
+        raise TypeError(f"minimize: optimizer must be an optimizer such as HessianFree() (an "
+                        f"object with init and step methods), got {got}")
+    integer("minimize", "max_iter", max_iter, 0)
+    real("minimize", "gtol", gtol, "[0, inf)")
+    real("minimize", "target_loss", target_loss, "[-inf, inf]")
+    real("minimize", "max_cost", max_cost, "[0, inf]", optional=True)
+    real("minimize", "max_time", max_time, "[0, inf]", optional=True)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"minimize: callback must be a function or None, got {shown(callback)}")
+    if not (progress is None or isinstance(progress, (bool, np.bool_))):
+        what = "True, False or a positive integer (a line every n iterations)"
+        if not isinstance(progress, numbers.Integral):
+            raise TypeError(f"minimize: progress must be {what}, got {shown(progress)}")
+        if progress < 0:  # 0 is off, as False
+            raise ValueError(f"minimize: progress must be {what}, got {progress}")
 
 
 def _stop_reason(record, max_iter, gtol, target_loss, max_cost, max_time):

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 
 from graph.compile import compile as compile_program
-from graph.errors import GraphError, ShapeError
+from graph.errors import FeedError, GraphError, ShapeError
 from graph.evaluate import variables
 from graph.op import var
 
@@ -79,15 +79,69 @@ class Objective:
     # parameters
 
     def flatten(self, arrays) -> np.ndarray:
-        """θ from a dict {name: array} or a list of arrays in the order of ``params``."""
+        """θ from a dict {name: array} or a list of arrays in the order of ``params``, each
+        of its parameter's shape."""
         if isinstance(arrays, dict):
-            arrays = [arrays[p.name] for p in self.params]
-        return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+            return self._theta(arrays, "Objective.flatten", "arrays", by_name=True)
+        arrays = list(arrays)
+        if len(arrays) != len(self.params):
+            raise ShapeError(f"Objective.flatten: {len(arrays)} arrays for the "
+                             f"{len(self.params)} parameters {self._signature()}")
+        return self._concatenate(arrays, [f"[{i}]" for i in range(len(arrays))],
+                                 "Objective.flatten", "arrays")
 
     def unflatten(self, theta) -> dict:
         """{parameter name: array of its shape} from θ."""
-        parts = np.split(np.asarray(theta, dtype=float), self._offsets)
+        parts = np.split(self._theta(theta, "Objective.unflatten"), self._offsets)
         return {p.name: part.reshape(p.shape) for p, part in zip(self.params, parts)}
+
+    def _theta(self, theta, owner, name="theta", *, by_name=False) -> np.ndarray:
+        """``theta`` as a flat float vector of ``size`` entries, or with ``by_name`` also
+        from a dict {parameter name: array}. A mistake raises an error in the words of
+        ``owner`` (the public call) and ``name`` (its argument), naming the parameters and
+        their shapes."""
+        if by_name and isinstance(theta, dict):
+            names = [p.name for p in self.params]
+            missing = [n for n in names if n not in theta]
+            unknown = [str(k) for k in theta if k not in names]
+            if missing or unknown:
+                wrong = [f"{what} {', '.join(names)}" for what, names in
+                         (("no value for parameter(s)", missing), ("unknown name(s)", unknown))
+                         if names]
+                raise FeedError(f"{owner}: {name} has {' and '.join(wrong)}; the parameters "
+                                f"are {self._signature()}")
+            return self._concatenate([theta[n] for n in names], [f"[{n!r}]" for n in names],
+                                     owner, name)
+        try:
+            vector = np.asarray(theta, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{owner}: {name} must be a flat vector of {self.size} numbers"
+                            f"{' or a dict {name: array}' if by_name else ''}, got "
+                            f"{type(theta).__name__} ({error})") from None
+        if vector.shape != (self.size,):
+            raise ShapeError(f"{owner}: {name} has shape {vector.shape}; the parameters "
+                             f"{self._signature()} take {self.size} numbers"
+                             f"{' (pass a flat vector or a dict by name)' if by_name else ''}")
+        return vector
+
+    def _concatenate(self, arrays, labels, owner, name):
+        """θ from one array per parameter (in order), each checked; ``labels`` say where
+        each sits in the caller's argument (``['W']``, ``[0]``)."""
+        flat = []
+        for p, value, label in zip(self.params, arrays, labels):
+            try:
+                array = np.asarray(value, dtype=float)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{owner}: {name}{label} is not numeric ({error})") from None
+            if array.shape != p.shape:  # raveling anyway could silently transpose a matrix
+                raise ShapeError(f"{owner}: {name}{label} has shape {array.shape}; the "
+                                 f"parameter {p.name} has shape {p.shape}")
+            flat.append(array.ravel())
+        return np.concatenate(flat)
+
+    def _signature(self) -> str:
+        """The parameters by name and shape: "W (2, 3), b (3,)"."""
+        return ", ".join(f"{p.name} {p.shape}" for p in self.params)
 
     def feed(self, theta, batch=None) -> dict:
         """The parameters from θ and the examples of ``batch``, by variable name."""
@@ -175,12 +229,13 @@ class Objective:
         return self._graphs[size]
 
     def _run(self, kind, theta, batch, direction=None):
+        name = kind if isinstance(kind, str) else kind[0]
+        theta = self._theta(theta, f"Objective.{name}")
         program, directions = self._program(kind, self.batch_size(batch))
         feed = self.feed(theta, batch)
         if direction is not None:
-            parts = np.split(np.asarray(direction, dtype=float), self._offsets)
+            parts = np.split(self._theta(direction, f"Objective.{name}", "v"), self._offsets)
             feed.update({d.name: x.reshape(d.shape) for d, x in zip(directions, parts)})
-        name = kind if isinstance(kind, str) else kind[0]
         self.counts[name] += 1
         self.cost += COST[name] * (self.batch_size(batch) or 1) / (self.n_examples or 1)
         # Non-finite values are the callers' business (line searches reject them, minimize
