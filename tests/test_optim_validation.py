@@ -181,3 +181,88 @@ def test_evaluations_name_a_theta_or_direction_of_the_wrong_size():
         objective.hvp(np.zeros(3), np.zeros(2))
     with pytest.raises(ValueError, match=r"Objective.unflatten: theta has shape \(5,\)"):
         objective.unflatten(np.zeros(5))
+
+
+# the Objective: parameters, data, batches and what build() returns
+
+def test_objective_refuses_bad_parameters():
+    w = G.var("w", (3,))
+    with pytest.raises(ValueError, match="Objective: params is empty"):
+        Objective(lambda m: (G.sum(w), None), [])
+    with pytest.raises(TypeError, match=r"Objective: params must be variables \(G.var\), got "
+                                        r"params\[0\] ="):
+        Objective(lambda m: (G.sum(w), None), [2 * w])
+    with pytest.raises(ValueError, match="Objective: the parameter name w appears more than once"):
+        Objective(lambda m: (G.sum(w), None), [w, w])
+
+
+@pytest.mark.parametrize("change, error, message", [
+    ({"y": np.r_[np.nan, np.zeros(11)]}, ValueError,
+     r"Objective: data 'y' has 1 NaN or infinite entries, the first at index \(0,\)"),
+    ({"x": np.full((12, 3), np.inf)}, ValueError, "data 'x' has 36 NaN or infinite"),
+    ({"y": 1.0}, ValueError, "data 'y' is a scalar; data arrays need a leading batch axis"),
+    ({"x": [["a", "b", "c"]] * 12}, TypeError, "data 'x' is not a numeric array"),
+    ({"x": np.zeros((0, 3)), "y": np.zeros(0)}, ValueError, "the data have no examples"),
+])
+def test_objective_refuses_bad_data_when_constructed(change, error, message):
+    objective, X, y = least_squares()
+    with pytest.raises(error, match=message):
+        Objective(objective.build, objective.params, {"x": X, "y": y, **change})
+
+
+@pytest.mark.parametrize("batch, error, message", [
+    (np.array([0, 50]), IndexError, r"Objective: batch indices must lie in \[0, 12\) "
+                                    r"\(the examples\), got 50"),
+    (np.array([-1, 2]), IndexError, r"must lie in \[0, 12\).*got -1"),
+    (np.array([0.0, 1.0]), TypeError, "batch must be a 1-D array of integer indices"),
+    (np.ones(12, dtype=bool), TypeError, r"integer indices.*np.flatnonzero\(mask\)"),
+    (np.array([[0, 1]]), ValueError, r"batch must be a 1-D array.*shape \(1, 2\)"),
+    (3, ValueError, "batch must be a 1-D array of integer indices into the 12 examples, "
+                    "got 3"),
+    (np.array([], dtype=int), ValueError, "batch is empty"),
+])
+def test_objective_names_a_bad_batch(batch, error, message):
+    objective, _, _ = least_squares()
+    with pytest.raises(error, match=message):
+        objective.value(np.zeros(3), batch)
+    with pytest.raises(error, match=message):
+        objective.per_example_gradient_squares(np.zeros(3), batch)
+
+
+def test_objective_without_data_refuses_a_batch():
+    w = G.var("w", (2,))
+    objective = Objective.from_graph(G.sum(w * w), [w])
+    with pytest.raises(ValueError, match="this objective has no data, so batch must be None"):
+        objective.gradient(np.zeros(2), np.array([0]))
+
+
+def test_objective_batches_checks_the_batch_size():
+    objective, _, _ = least_squares()
+    with pytest.raises(TypeError, match="Objective.batches: batch_size must be a positive "
+                                        "integer or None, got 2.5"):
+        objective.batches(2.5)
+
+
+def test_objective_refuses_a_loss_that_is_not_a_scalar():
+    w = G.var("w", (3,))
+
+    def per_example(m):  # forgot the mean over the batch
+        z = G.var("x", (m, 3)) @ w
+        return (z - G.var("y", (m,))) ** 2, z
+
+    _, X, y = least_squares()
+    objective = Objective(per_example, [w], {"x": X, "y": y})
+    with pytest.raises(ValueError, match=r"Objective: build\(12\) returned a loss of shape "
+                                         r"\(12,\); the loss must be a scalar"):
+        objective.value(np.zeros(3))
+    with pytest.raises(ValueError, match=r"shape \(3,\); the loss must be a scalar"):
+        Objective.from_graph(w * w, [w])  # refused at once: the graph is already there
+
+
+def test_objective_refuses_a_build_that_does_not_return_loss_and_output():
+    w = G.var("w", (3,))
+    objective = Objective(lambda m: G.sum(w * w), [w])
+    with pytest.raises(TypeError, match=r"build\(None\) must return \(loss, output\)"):
+        objective.value(np.zeros(3))
+    with pytest.raises(TypeError, match=r"the loss must be a graph node, got 1.0"):
+        Objective(lambda m: (1.0, None), [w]).value(np.zeros(3))
