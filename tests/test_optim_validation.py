@@ -266,3 +266,10 @@ def test_objective_refuses_a_build_that_does_not_return_loss_and_output():
         objective.value(np.zeros(3))
     with pytest.raises(TypeError, match=r"the loss must be a graph node, got 1.0"):
         Objective(lambda m: (1.0, None), [w]).value(np.zeros(3))
+
+
+def test_minimize_wants_an_objective_not_a_bare_loss():
+    x = G.var("x", (2,))
+    with pytest.raises(TypeError, match=r"minimize: objective must be an Objective.*"
+                                        r"Objective.from_graph\(loss, params\)"):
+        minimize(G.sum(x * x), np.zeros(2), Newton())

@@ -14,6 +14,7 @@ import numpy as np
 from graph.errors import DomainError, GraphError
 
 from ._checks import integer, real, shown
+from .objective import Objective
 
 
 class NonFiniteError(GraphError, FloatingPointError):
@@ -145,8 +146,8 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
             ``theta0`` of the wrong shape or not finite (before any evaluation).
         KeyError: a ``theta0`` dict misses a parameter or has an unknown name (FeedError).
     """
-    _check_arguments(optimizer, max_iter, gtol, target_loss, max_cost, max_time, callback,
-                     progress)
+    _check_arguments(objective, optimizer, max_iter, gtol, target_loss, max_cost, max_time,
+                     callback, progress)
     theta = np.array(objective._theta(theta0, "minimize", "theta0", by_name=True))
     bad = [name for name, x in objective.unflatten(theta).items() if not np.isfinite(x).all()]
     if bad:  # else NonFiniteError at iteration 0 would blame the step size or the damping
@@ -179,8 +180,11 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
     return result
 
 
-def _check_arguments(optimizer, max_iter, gtol, target_loss, max_cost, max_time, callback,
-                     progress):
+def _check_arguments(objective, optimizer, max_iter, gtol, target_loss, max_cost, max_time,
+                     callback, progress):
+    if not isinstance(objective, Objective):  # a bare loss node, say
+        raise TypeError(f"minimize: objective must be an Objective (for a loss graph without "
+                        f"data: Objective.from_graph(loss, params)), got {shown(objective)}")
     if isinstance(optimizer, type) or not all(
             callable(getattr(optimizer, method, None)) for method in ("init", "step")):
         got = (f"the class {optimizer.__name__}; call it: {optimizer.__name__}()"
