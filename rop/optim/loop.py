@@ -142,8 +142,9 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
     Raises:
         NonFiniteError: the loss or gradient is NaN or infinite; it names the iteration
             and carries the last good θ and the history up to it.
-        ValueError, TypeError: a keyword out of its range or of the wrong type, or a
-            ``theta0`` of the wrong shape or not finite (before any evaluation).
+        ValueError, TypeError: a keyword out of its range or of the wrong type, an
+            objective or optimizer of the wrong kind, or a ``theta0`` of the wrong shape or
+            not finite (all before any evaluation).
         KeyError: a ``theta0`` dict misses a parameter or has an unknown name (FeedError).
     """
     _check_arguments(objective, optimizer, max_iter, gtol, target_loss, max_cost, max_time,
