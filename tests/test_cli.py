@@ -33,8 +33,8 @@ softsign = G.elementwise_op(
 wrong = G.op.Op(
     "softsign_cli_wrong_{tag}", arity=1, numpy=softsign.numpy, shape=lambda s: s,
     sympy=softsign.sympy, rop=softsign.rop, vjp=lambda g, x, *, out: g / (1 + G.abs(x)),
-    inverse=G.NoInverse("test"), domain=G.REALS, examples=[G.Example(((2,),))],
-    doc="softsign with a wrong vjp")
+    inverse=G.NoInverse("test"), batch=softsign.batch, domain=G.REALS,
+    examples=[G.Example(((2,),))], doc="softsign with a wrong vjp")
 not_an_op = 3
 '''
 

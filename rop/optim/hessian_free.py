@@ -9,6 +9,7 @@ import numpy as np
 from graph.errors import GraphError, NotInvertibleError
 
 from ..cg import cg
+from ._checks import choice, flag, integer, real
 from .loop import Optimizer
 
 # The data of HessianFree's loss evaluations for ρ and CG backtracking (see its docstring).
@@ -94,23 +95,33 @@ class HessianFree(Optimizer):
                  line_search_shrink: float = 0.8, line_search_max: int = 60,
                  preconditioner: bool = True, preconditioner_exponent: float = 0.75,
                  batch_size: int | None = None, evaluation_batch: str = "martens"):
-        if curvature not in ("ggn", "hessian"):
-            raise ValueError(f"HessianFree: curvature must be 'ggn' or 'hessian', got "
-                             f"{curvature!r}")
-        if evaluation_batch not in EVALUATION_BATCHES:
-            raise ValueError(f"HessianFree: evaluation_batch must be one of "
-                             f"{', '.join(EVALUATION_BATCHES)}; got {evaluation_batch!r}")
-        self.curvature, self.damping = curvature, damping
-        self.evaluation_batch = evaluation_batch
-        self.damping_decrease, self.damping_increase = damping_decrease, damping_increase
-        self.rho_low, self.rho_high = rho_low, rho_high
-        self.cg_max_iter, self.cg_eps, self.warm_start_decay = cg_max_iter, cg_eps, warm_start_decay
-        self.cg_tol = cg_tol  # 0: Martens' phi test alone; > 0 also stops on the residual
-        self.backtracking = backtracking
-        self.line_search_c, self.line_search_shrink = line_search_c, line_search_shrink
-        self.line_search_max = line_search_max
-        self.preconditioner, self.preconditioner_exponent = preconditioner, preconditioner_exponent
-        self.curvature_batch_size = batch_size
+        me = type(self).__name__
+        self.curvature = choice(me, "curvature", curvature, ("ggn", "hessian"))
+        # λ > 0: levenberg_marquardt only scales λ, so a 0 would stay 0 for good, and the
+        # preconditioner (diag F + λ)^α would divide by 0 where a gradient entry is 0
+        self.damping = real(me, "damping", damping, "(0, inf)")
+        self.damping_decrease = real(me, "damping_decrease", damping_decrease, "(0, 1]")
+        self.damping_increase = real(me, "damping_increase", damping_increase, "[1, inf)")
+        self.rho_low = real(me, "rho_low", rho_low, "(-inf, inf)")
+        self.rho_high = real(me, "rho_high", rho_high, "(-inf, inf)")
+        if self.rho_low > self.rho_high:
+            raise ValueError(f"{me}: rho_low ({rho_low}) must not exceed rho_high ({rho_high})")
+        self.cg_max_iter = integer(me, "cg_max_iter", cg_max_iter, 1)
+        self.cg_eps = real(me, "cg_eps", cg_eps, "[0, inf)")  # 0: no phi test
+        # 0: Martens' phi test alone; > 0 also stops on the residual
+        self.cg_tol = real(me, "cg_tol", cg_tol, "[0, inf)")
+        self.warm_start_decay = real(me, "warm_start_decay", warm_start_decay, "[0, 1]")
+        self.backtracking = flag(me, "backtracking", backtracking)
+        self.line_search_c = real(me, "line_search_c", line_search_c, "(0, 1)")
+        self.line_search_shrink = real(me, "line_search_shrink", line_search_shrink, "(0, 1)")
+        self.line_search_max = integer(me, "line_search_max", line_search_max, 1)
+        self.preconditioner = flag(me, "preconditioner", preconditioner)
+        # 0: no preconditioning, 1: the full diagonal (diag F + λ)
+        self.preconditioner_exponent = real(me, "preconditioner_exponent",
+                                            preconditioner_exponent, "[0, 1]")
+        self.curvature_batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
+        self.evaluation_batch = choice(me, "evaluation_batch", evaluation_batch,
+                                       EVALUATION_BATCHES)
 
     def init(self, objective, theta) -> dict:
         if self.curvature == "ggn" and objective.graph()[1] is None:
@@ -203,13 +214,16 @@ class Newton(Optimizer):
                  *, cg_tol: float = 1e-12, cg_max_iter: int | None = None,
                  line_search_c: float = 1e-4, line_search_shrink: float = 0.5,
                  line_search_max: int = 60):
-        if method not in ("auto", "linear", "functional", "cg"):
-            raise ValueError(f"Newton: method must be auto, linear, functional or cg; got "
-                             f"{method!r}")
-        self.damping, self.line_search, self.method = damping, line_search, method
-        self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
-        self.line_search_c, self.line_search_shrink = line_search_c, line_search_shrink
-        self.line_search_max = line_search_max
+        me = type(self).__name__
+        # λ = 0 is meaningful here: the exact inverse-Hessian-vector product
+        self.damping = real(me, "damping", damping, "[0, inf)")
+        self.line_search = flag(me, "line_search", line_search)
+        self.method = choice(me, "method", method, ("auto", "linear", "functional", "cg"))
+        self.cg_tol = real(me, "cg_tol", cg_tol, "[0, inf)")
+        self.cg_max_iter = integer(me, "cg_max_iter", cg_max_iter, 1, optional=True)
+        self.line_search_c = real(me, "line_search_c", line_search_c, "(0, 1)")
+        self.line_search_shrink = real(me, "line_search_shrink", line_search_shrink, "(0, 1)")
+        self.line_search_max = integer(me, "line_search_max", line_search_max, 1)
 
     def step(self, objective, theta):
         x, method = self._solve(objective, theta)

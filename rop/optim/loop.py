@@ -4,13 +4,17 @@ follows, and the first-order baselines: gradient descent and Adam."""
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from graph.errors import GraphError, ShapeError
+from graph.errors import DomainError, GraphError
+
+from ._checks import integer, real, shown
+from .objective import Objective
 
 
 class NonFiniteError(GraphError, FloatingPointError):
@@ -73,7 +77,10 @@ class GradientDescent(Optimizer):
 
     def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
                  batch_size: int | None = None):
-        self.learning_rate, self.momentum, self.batch_size = learning_rate, momentum, batch_size
+        me = type(self).__name__
+        self.learning_rate = real(me, "learning_rate", learning_rate, "(0, inf)")
+        self.momentum = real(me, "momentum", momentum, "[0, 1)")  # 1: the velocity never decays
+        self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
         self._velocity = np.zeros(objective.size)
@@ -96,8 +103,14 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
                  eps: float = 1e-8, batch_size: int | None = None):
-        self.learning_rate, self.beta1, self.beta2, self.eps = learning_rate, beta1, beta2, eps
-        self.batch_size = batch_size
+        me = type(self).__name__
+        self.learning_rate = real(me, "learning_rate", learning_rate, "(0, inf)")
+        # β < 1, or the bias corrections 1 - βᵗ divide by 0
+        self.beta1 = real(me, "beta1", beta1, "[0, 1)")
+        self.beta2 = real(me, "beta2", beta2, "[0, 1)")
+        # ε > 0, or m̂ / (√v̂ + ε) is 0/0 wherever the gradient has been exactly 0
+        self.eps = real(me, "eps", eps, "(0, inf)")
+        self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
         self._m, self._v, self._t = np.zeros(objective.size), np.zeros(objective.size), 0
@@ -129,11 +142,17 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
     Raises:
         NonFiniteError: the loss or gradient is NaN or infinite; it names the iteration
             and carries the last good θ and the history up to it.
+        ValueError, TypeError: a keyword out of its range or of the wrong type, an
+            objective or optimizer of the wrong kind, or a ``theta0`` of the wrong shape or
+            not finite (all before any evaluation).
+        KeyError: a ``theta0`` dict misses a parameter or has an unknown name (FeedError).
     """
-    theta = objective.flatten(theta0) if isinstance(theta0, dict) else np.array(theta0, float)
-    if theta.shape != (objective.size,):
-        raise ShapeError(f"minimize: theta0 has shape {theta.shape}; the objective has "
-                         f"{objective.size} parameters (pass a flat vector or a dict by name)")
+    _check_arguments(objective, optimizer, max_iter, gtol, target_loss, max_cost, max_time,
+                     callback, progress)
+    theta = np.array(objective._theta(theta0, "minimize", "theta0", by_name=True))
+    bad = [name for name, x in objective.unflatten(theta).items() if not np.isfinite(x).all()]
+    if bad:  # else NonFiniteError at iteration 0 would blame the step size or the damping
+        raise DomainError(f"minimize: theta0 has NaN or infinite entries in {', '.join(bad)}")
     start, cost0, spent = time.perf_counter(), objective.cost, 0.0
     result = OptimizeResult(theta, objective.unflatten(theta))
     bar = _progress(progress, max_iter, type(optimizer).__name__)
@@ -160,6 +179,32 @@ def minimize(objective, theta0, optimizer: Optimizer, *, max_iter: int = 100,
         bar(None)
     result.params = objective.unflatten(result.theta)
     return result
+
+
+def _check_arguments(objective, optimizer, max_iter, gtol, target_loss, max_cost, max_time,
+                     callback, progress):
+    if not isinstance(objective, Objective):  # a bare loss node, say
+        raise TypeError(f"minimize: objective must be an Objective (for a loss graph without "
+                        f"data: Objective.from_graph(loss, params)), got {shown(objective)}")
+    if isinstance(optimizer, type) or not all(
+            callable(getattr(optimizer, method, None)) for method in ("init", "step")):
+        got = (f"the class {optimizer.__name__}; call it: {optimizer.__name__}()"
+               if isinstance(optimizer, type) else shown(optimizer))
+        raise TypeError(f"minimize: optimizer must be an optimizer such as HessianFree() (an "
+                        f"object with init and step methods), got {got}")
+    integer("minimize", "max_iter", max_iter, 0)
+    real("minimize", "gtol", gtol, "[0, inf)")
+    real("minimize", "target_loss", target_loss, "[-inf, inf]")
+    real("minimize", "max_cost", max_cost, "[0, inf]", optional=True)
+    real("minimize", "max_time", max_time, "[0, inf]", optional=True)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"minimize: callback must be a function or None, got {shown(callback)}")
+    if not (progress is None or isinstance(progress, (bool, np.bool_))):
+        what = "True, False or a positive integer (a line every n iterations)"
+        if not isinstance(progress, numbers.Integral):
+            raise TypeError(f"minimize: progress must be {what}, got {shown(progress)}")
+        if progress < 0:  # 0 is off, as False
+            raise ValueError(f"minimize: progress must be {what}, got {progress}")
 
 
 def _stop_reason(record, max_iter, gtol, target_loss, max_cost, max_time):

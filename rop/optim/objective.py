@@ -9,13 +9,15 @@ from collections import Counter
 import numpy as np
 
 from graph.compile import compile as compile_program
-from graph.errors import GraphError, ShapeError
-from graph.traverse import fresh_names, variables
+from graph.errors import DomainError, FeedError, GraphError, ShapeError
 from graph.leaves import var
+from graph.node import Node
+from graph.traverse import fresh_names, variables
 
 from ..backprop import grad
 from ..hessian import ggn_vp, hvp
 from ..inverse_hvp import inverse_hvp_graph
+from ._checks import integer, shown
 
 # What one call costs, in gradient-equivalents on the full data (a gradient = 1). Backprop
 # is about three forward passes' work, so a loss alone is 1/3; an HVP (forward-over-reverse)
@@ -52,13 +54,19 @@ class Objective:
     """
 
     def __init__(self, build, params, data: dict | None = None):
+        if not callable(build):
+            raise TypeError(f"Objective: build must be a function batch_size -> (loss, "
+                            f"output), got {shown(build)}")
         self.build = build
-        self.params = list(params)
-        self.data = {name: np.asarray(x, dtype=float) for name, x in (data or {}).items()}
+        self.params = _parameters(params)
+        self.data = {name: _data_array(name, x) for name, x in (data or {}).items()}
         lengths = {name: len(x) for name, x in self.data.items()}
         if len(set(lengths.values())) > 1:
             raise ShapeError(f"Objective: the data arrays differ in length along the batch "
                              f"axis: {lengths}")
+        if 0 in lengths.values():  # the mean loss over no examples is NaN
+            raise ShapeError("Objective: the data have no examples (length 0 along the "
+                             "batch axis)")
         clash = set(self.data) & {p.name for p in self.params}
         if clash:
             raise ValueError(f"Objective: {sorted(clash)} named both a parameter and data")
@@ -73,37 +81,93 @@ class Objective:
     def from_graph(cls, loss, params) -> Objective:
         """An objective without data (e.g. Rosenbrock's function): no batches, no output,
         so only ``hvp`` gives curvature."""
-        return cls(lambda batch_size: (loss, None), params)
+        objective = cls(lambda batch_size: (loss, None), params)
+        objective.graph()  # the loss is at hand: check it now, in the call that passed it
+        return objective
 
     # parameters
 
     def flatten(self, arrays) -> np.ndarray:
-        """θ from a dict {name: array} or a list of arrays in the order of ``params``."""
+        """θ from a dict {name: array} or a list of arrays in the order of ``params``, each
+        of its parameter's shape."""
         if isinstance(arrays, dict):
-            arrays = [arrays[p.name] for p in self.params]
-        return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+            return self._theta(arrays, "Objective.flatten", "arrays", by_name=True)
+        arrays = list(arrays)
+        if len(arrays) != len(self.params):
+            raise ShapeError(f"Objective.flatten: {len(arrays)} arrays for the "
+                             f"{len(self.params)} parameters {self._signature()}")
+        return self._concatenate(arrays, [f"[{i}]" for i in range(len(arrays))],
+                                 "Objective.flatten", "arrays")
 
     def unflatten(self, theta) -> dict:
         """{parameter name: array of its shape} from θ."""
-        parts = np.split(np.asarray(theta, dtype=float), self._offsets)
+        parts = np.split(self._theta(theta, "Objective.unflatten"), self._offsets)
         return {p.name: part.reshape(p.shape) for p, part in zip(self.params, parts)}
+
+    def _theta(self, theta, owner, name="theta", *, by_name=False) -> np.ndarray:
+        """``theta`` as a flat float vector of ``size`` entries, or with ``by_name`` also
+        from a dict {parameter name: array}. A mistake raises an error in the words of
+        ``owner`` (the public call) and ``name`` (its argument), naming the parameters and
+        their shapes."""
+        if by_name and isinstance(theta, dict):
+            names = [p.name for p in self.params]
+            missing = [n for n in names if n not in theta]
+            unknown = [str(k) for k in theta if k not in names]
+            if missing or unknown:
+                wrong = [f"{what} {', '.join(names)}" for what, names in
+                         (("no value for parameter(s)", missing), ("unknown name(s)", unknown))
+                         if names]
+                raise FeedError(f"{owner}: {name} has {' and '.join(wrong)}; the parameters "
+                                f"are {self._signature()}")
+            return self._concatenate([theta[n] for n in names], [f"[{n!r}]" for n in names],
+                                     owner, name)
+        try:
+            vector = np.asarray(theta, dtype=float)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{owner}: {name} must be a flat vector of {self.size} numbers"
+                            f"{' or a dict {name: array}' if by_name else ''}, got "
+                            f"{type(theta).__name__} ({error})") from None
+        if vector.shape != (self.size,):
+            raise ShapeError(f"{owner}: {name} has shape {vector.shape}; the parameters "
+                             f"{self._signature()} take {self.size} numbers"
+                             f"{' (pass a flat vector or a dict by name)' if by_name else ''}")
+        return vector
+
+    def _concatenate(self, arrays, labels, owner, name):
+        """θ from one array per parameter (in order), each checked; ``labels`` say where
+        each sits in the caller's argument (``['W']``, ``[0]``)."""
+        flat = []
+        for p, value, label in zip(self.params, arrays, labels):
+            try:
+                array = np.asarray(value, dtype=float)
+            except (TypeError, ValueError) as error:
+                raise TypeError(f"{owner}: {name}{label} is not numeric ({error})") from None
+            if array.shape != p.shape:  # raveling anyway could silently transpose a matrix
+                raise ShapeError(f"{owner}: {name}{label} has shape {array.shape}; the "
+                                 f"parameter {p.name} has shape {p.shape}")
+            flat.append(array.ravel())
+        return np.concatenate(flat)
+
+    def _signature(self) -> str:
+        """The parameters by name and shape: "W (2, 3), b (3,)"."""
+        return ", ".join(f"{p.name} {p.shape}" for p in self.params)
 
     def feed(self, theta, batch=None) -> dict:
         """The parameters from θ and the examples of ``batch``, by variable name."""
+        batch = self._batch(batch)
         examples = {name: x if batch is None else x[batch] for name, x in self.data.items()}
         return {**self.unflatten(theta), **examples}
 
     def batch_size(self, batch=None) -> int | None:
         """The number of examples in ``batch`` (None for an objective without data)."""
-        return self.n_examples if batch is None else len(batch)
+        return self.n_examples if batch is None else len(self._batch(batch))
 
     def batches(self, batch_size: int | None = None):
         """Mini-batches of ``batch_size`` consecutive examples rotating through the data in
         order, wrapping around, forever; None (or data no larger) yields None forever."""
+        batch_size = integer("Objective.batches", "batch_size", batch_size, 1, optional=True)
         if batch_size is None or self.n_examples is None or batch_size >= self.n_examples:
             return itertools.repeat(None)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
         return (np.arange(start, start + batch_size) % self.n_examples
                 for start in itertools.count(0, batch_size))
 
@@ -148,6 +212,7 @@ class Objective:
         interpreter passes rather than one: the engine has no per-example gradient op.
         Without data the loss is its only "example" and this is ∇f(θ)².
         """
+        batch = self._batch(batch)
         if self.n_examples is None:
             return self.gradient(theta) ** 2
         indices = range(self.n_examples) if batch is None else batch
@@ -164,7 +229,7 @@ class Objective:
 
     def _graph_of_size(self, size):
         if size not in self._graphs:
-            loss, output = self.build(size)
+            loss, output = self._built(size)
             missing = [p.name for p in self.params if p not in variables([loss])]
             if missing:
                 raise GraphError(f"Objective: the loss does not depend on parameter(s) "
@@ -173,15 +238,60 @@ class Objective:
             self._graphs[size] = (loss, output)
         return self._graphs[size]
 
+    def _built(self, size):
+        """build(size), checked: (a scalar loss node, an output node or None)."""
+        built = self.build(size)
+        if not (isinstance(built, (tuple, list)) and len(built) == 2):
+            raise TypeError(f"Objective: build({size}) must return (loss, output), with "
+                            f"output None if there is none; got {shown(built)}")
+        loss, output = built
+        for what, node in (("loss", loss), ("output", output)):
+            if not (isinstance(node, Node) or what == "output" and node is None):
+                raise TypeError(f"Objective: build({size}): the {what} must be a graph node"
+                                f"{' or None' if what == 'output' else ''}, got {shown(node)}")
+        if loss.shape != ():  # a per-example loss not yet averaged, say
+            raise ShapeError(f"Objective: build({size}) returned a loss of shape "
+                             f"{loss.shape}; the loss must be a scalar (the mean over the "
+                             f"batch, e.g. G.mean(...))")
+        return loss, output
+
+    def _batch(self, batch):
+        """``batch`` checked: None, or a non-empty 1-D integer array of example indices
+        (numpy would wrap negative indices around and take a boolean mask, whose length is
+        then not the batch size)."""
+        if batch is None:
+            return None
+        n = self.n_examples
+        if n is None:
+            raise ValueError(f"Objective: this objective has no data, so batch must be None; "
+                             f"got {shown(batch)}")
+        index = np.asarray(batch)
+        what = f"batch must be a 1-D array of integer indices into the {n} examples"
+        if index.ndim != 1:
+            got = shown(batch) if index.ndim == 0 else f"an array of shape {index.shape}"
+            raise ValueError(f"Objective: {what}, got {got}")
+        if not len(index):
+            raise ValueError("Objective: batch is empty; a batch needs at least one example")
+        if index.dtype.kind not in "iu":
+            hint = "; for a boolean mask pass np.flatnonzero(mask)" if index.dtype == bool else ""
+            raise TypeError(f"Objective: {what}, got dtype {index.dtype}{hint}")
+        outside = index[(index < 0) | (index >= n)]
+        if len(outside):
+            raise IndexError(f"Objective: batch indices must lie in [0, {n}) (the examples), "
+                             f"got {outside[0]}")
+        return index
+
     def _run(self, kind, theta, batch, direction=None):
-        program, directions = self._program(kind, self.batch_size(batch))
+        name = kind if isinstance(kind, str) else kind[0]
+        theta = self._theta(theta, f"Objective.{name}")
+        size = self.batch_size(batch)
+        program, directions = self._program(kind, size)
         feed = self.feed(theta, batch)
         if direction is not None:
-            parts = np.split(np.asarray(direction, dtype=float), self._offsets)
+            parts = np.split(self._theta(direction, f"Objective.{name}", "v"), self._offsets)
             feed.update({d.name: x.reshape(d.shape) for d, x in zip(directions, parts)})
-        name = kind if isinstance(kind, str) else kind[0]
         self.counts[name] += 1
-        self.cost += COST[name] * (self.batch_size(batch) or 1) / (self.n_examples or 1)
+        self.cost += COST[name] * (size or 1) / (self.n_examples or 1)
         # Non-finite values are the callers' business (line searches reject them, minimize
         # raises NonFiniteError), so numpy's overflow warnings would only be noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -228,3 +338,37 @@ class Objective:
 
     def _flat(self, arrays):
         return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+
+
+def _parameters(params) -> list:
+    """``params`` as a list of variables with distinct names (θ is fed by name)."""
+    params = [params] if isinstance(params, Node) else list(params)
+    if not params:
+        raise ValueError("Objective: params is empty; pass the variables to optimize")
+    for i, p in enumerate(params):
+        if not (isinstance(p, Node) and p.is_var):
+            raise TypeError(f"Objective: params must be variables (G.var), got params[{i}] = "
+                            f"{shown(p)}")
+    names = [p.name for p in params]
+    twice = next((n for n in names if names.count(n) > 1), None)
+    if twice:
+        raise ValueError(f"Objective: the parameter name {twice} appears more than once")
+    return params
+
+
+def _data_array(name, x) -> np.ndarray:
+    """One data array, checked: numeric, with a batch axis, finite (a NaN or an infinity
+    in the data makes every loss on it NaN, found only when minimize stops)."""
+    try:
+        array = np.asarray(x, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"Objective: data {name!r} is not a numeric array ({error})") from None
+    if array.ndim == 0:
+        raise ShapeError(f"Objective: data {name!r} is a scalar; data arrays need a leading "
+                         f"batch axis, one entry per example")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DomainError(f"Objective: data {name!r} has {int(bad.sum())} NaN or infinite "
+                          f"entries, the first at index {first}")
+    return array
