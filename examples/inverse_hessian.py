@@ -69,7 +69,9 @@ def measure(f, wrt, feed, v):
     exact = rop.inverse_hvp(f, wrt, v, feed, method="linear")
     try:
         functional = error("functional")
-        fd_curve = [error("fd", r=r) for r in STEPS]  # fd differences the functional inverse
+        # fd differences the functional inverse: an approximation, so its answers are
+        # accepted whatever their residual (rtol=inf) to be measured against the dense solve
+        fd_curve = [error("fd", r=r, rtol=np.inf) for r in STEPS]
     except G.NotInvertibleError:
         functional, fd_curve = None, None
     best = None if fd_curve is None else int(np.argmin(fd_curve))

@@ -156,7 +156,7 @@ def specialize(outputs, feed, keep) -> list:
 
     >>> import graph as G
     >>> x, v = G.var("x", (2,)), G.var("v", (2,))
-    >>> [y] = specialize([G.exp(x) * v], {"x": [0.0, 0.0]}, keep=[v])
+    >>> [y] = specialize([G.exp(x) * v], {"x": [0.0, 1.0]}, keep=[v])
     >>> [n.op.name for n in G.topo_order([y]) if n.inputs]
     ['mul']
     """

@@ -156,22 +156,30 @@ class InverseHessian:
         return self.layout.unpack(result.x), result.stop
 
     def _refusal(self, certificate, tolerance, condition, pivots, stop) -> CertificateError:
-        found = [f"residual |{self.label} x - v| / |v| = {certificate:.3g} (tolerance "
-                 f"{tolerance:.3g})", f"condition estimate {condition:.3g} (max_condition "
-                 f"{self.max_condition:.3g})"]
+        found = []
+        if not np.isfinite(certificate) or not np.isfinite(condition):
+            found.append("the answer has NaN or Inf entries")
+        if condition > self.max_condition:
+            found.append(f"the point is numerically singular: condition estimate "
+                         f"|{self.label}| |x| / |v| = {condition:.3g} > max_condition = "
+                         f"{self.max_condition:.3g}")
+        if certificate > tolerance or not found:
+            found.append(f"the residual |{self.label} x - v| / |v| = {certificate:.3g} "
+                         f"exceeds the tolerance {tolerance:.3g} (rtol {self.rtol:g}, "
+                         f"condition estimate {condition:.3g})")
         if stop is not None:
             found.append(f"CG stopped on {stop}")
         seen = list(getattr(self, "setup_pivots", [])) + list(pivots)
         if seen:
             where, worst = max(seen, key=lambda p: p[1])
-            found.append(f"the closest to singular of the solves was {where} (condition "
-                         f"{worst:.3g})")
+            found.append(f"the solve closest to singular was {where} (condition {worst:.3g})")
         found.append(self._spectrum())
-        advice = ("H is singular or nearly so at this point: add damping or a regularizer "
-                  "(lambda/2 |w|^2 makes it H + lambda I), move to another point, or solve "
-                  "on the subspace where it is invertible")
+        advice = (f"{self.label} is singular or nearly so at this point: add damping or a "
+                  f"regularizer (lambda/2 |w|^2 makes it {self.label} + lambda I), move to "
+                  f"another point, or solve on the subspace where it is invertible")
         if stop is not None and "curvature" in stop:
-            advice = "H is indefinite here and CG broke down: try method='linear' or 'dense'"
+            advice = (f"{self.label} is indefinite here and CG broke down: try "
+                      f"method='linear' or 'dense'")
         return CertificateError(
             f"inverse_hvp ({self.method}) refused: " + "; ".join(f for f in found if f)
             + f". {advice}", certificate=certificate, tolerance=tolerance, condition=condition)
@@ -333,7 +341,7 @@ def inverse_hvp_graph(f, wrt, v, method: str = "linear", *, rtol: float = RTOL,
                          f"; got {method!r} (cg and auto need a point: use inverse_hvp)")
     targets, single = as_list(wrt)
     targets = match_variables([f], targets, "inverse_hvp_graph")
-    layout = Layout(targets)
+    layout = Layout(targets, single)
     vs = [as_node(d, like=t.dtype) for t, d in zip(targets, layout.directions(v, "inverse_hvp"))]
     product = functools.partial(hvp, f)
     xs, _ = _graph_route(product, f, targets, vs, method, kink_tol, tear_limit, r)

@@ -22,7 +22,7 @@ def test_rules_match_sympy(op):
 def _tanh_with(**rules):
     spec = dict(arity=1, numpy=np.tanh, shape=lambda s: s,
                 sympy=ops.tanh.sympy, rop=ops.tanh.rop, vjp=ops.tanh.vjp,
-                inverse=G.NoInverse("test op"), domain=G.REALS, examples=[Example(((2,),))],
+                inverse=G.NoInverse("test op"), batch=ops.sub.batch, domain=G.REALS, examples=[Example(((2,),))],
                 doc="tanh with a rule replaced")
     spec.update(rules)
     return Op("broken_tanh", **spec)
@@ -51,7 +51,7 @@ def test_check_op_catches_a_subtle_broadcasting_bug():
     broken = Op("broken_sub", arity=2, numpy=np.subtract, shape=ops.sub.shape,
                 sympy=ops.sub.sympy, rop=ops.sub.rop,
                 vjp=(lambda g, x, y, *, out: g, lambda g, x, y, *, out: g),
-                inverse=G.NoInverse("test op"), domain=G.REALS,
+                inverse=G.NoInverse("test op"), batch=ops.sub.batch, domain=G.REALS,
                 examples=[Example(((2, 3), (3,)))], doc="sub with a wrong vjp")
     with pytest.raises(G.RuleCheckError, match="argument 1"):
         rop.check_op(broken)

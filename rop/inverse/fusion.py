@@ -77,7 +77,15 @@ def _strip_affine(solver, q):
         if shift is not None:
             shift = shift if factor is None else factor * shift
             offset = shift if offset is None else offset + shift
-        factor = slope if factor is None else factor * slope
+        factor = _uniform(slope if factor is None else factor * slope)
+
+
+def _uniform(factor):
+    """A constant factor with one value throughout as a scalar, and 1 as None."""
+    if not factor.is_const or factor.size == 0 or np.any(factor.value != factor.value.flat[0]):
+        return factor
+    value = factor.value.flat[0]
+    return None if value == 1 else const(np.asarray(value, factor.dtype))
 
 
 def _gram(solver, node, out, prefer_rule):
@@ -130,7 +138,7 @@ def _per_column_solve(a, weights, out):
     grams = ops.sum(ops.reshape(ops.transpose(weights), shape=(m, rows, 1, 1))
                     * ops.reshape(a, shape=(1, rows, cols, 1))
                     * ops.reshape(a, shape=(1, rows, 1, cols)), axis=1)
-    return ops.transpose(ops.solve(grams, ops.transpose(out)))
+    return ops.transpose(ops.solve(ops.full_rank(grams, need="columns"), ops.transpose(out)))
 
 
 def _weighted_reduction(solver, node, out):

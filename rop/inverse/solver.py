@@ -59,7 +59,7 @@ class Solver:
         self._readers = defaultdict(list)
         for node in self.order:
             for x in dict.fromkeys(node.inputs):
-                if x in self._dep:
+                if x in self._dep and node in self._dep:
                     self._readers[x].append(node)
         self._missing = {n: sum(x in self._dep for x in dict.fromkeys(n.inputs))
                          for n in self.order if n in self._dep}
