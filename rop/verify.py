@@ -18,10 +18,14 @@ from graph.symbolic import symbol_array, sympy_values
 
 from .backprop import vjp
 from .forward import jvp
+from .properties import check_properties
 
 SIMPLIFY_OPS_LIMIT = 80  # larger differences go straight to high-precision evaluation
 DIGITS = 40  # working precision of the numeric fallback
-ZERO = 1e-25  # |rule - sympy| below this at DIGITS digits counts as equal (values are O(1))
+# |rule - sympy| <= RTOL * max(1, |rule|, |sympy|) at DIGITS digits counts as equal: exact
+# rules agree to ~1e-40, rules with float constants (2/np.sqrt(np.pi)) to ~1e-16, wrong ones
+# by O(1); check_op(op, rtol=...) changes it
+RTOL = 1e-12
 FORWARD_RTOL = 1e-12  # numpy forward against sympy: a few ulps of float64 per entry
 KINK_MARGIN = 0.05  # sample points closer than this to a kink are redrawn
 
@@ -88,10 +92,12 @@ class _Case:
         return point, values
 
 
-def _decide(difference, point_source, extra_symbols, rng, what, shown):
-    """'symbolic' if the difference simplifies to 0, 'numeric' if it vanishes at random
-    points at high precision; otherwise raise RuleCheckError with a counterexample."""
-    difference = sympy.sympify(difference)
+def _decide(rule, expected, point_source, extra_symbols, rng, what, rtol=RTOL):
+    """'symbolic' if rule - expected simplifies to 0, 'numeric' if it vanishes at random
+    points at high precision relative to the magnitudes involved (``rtol``); otherwise
+    raise RuleCheckError with a counterexample."""
+    rule, expected = sympy.sympify(rule), sympy.sympify(expected)
+    difference = rule - expected
     if difference == 0:
         return "symbolic"
     if sympy.count_ops(difference) <= SIMPLIFY_OPS_LIMIT:
@@ -101,12 +107,14 @@ def _decide(difference, point_source, extra_symbols, rng, what, shown):
         point, _ = point_source()
         point.update({s: float(rng.normal()) for s in extra_symbols})
         value = _at(difference, point)
-        if not value.is_number or abs(complex(value)) > ZERO:
-            rule, expected = shown
+        scale = max([1.0] + [abs(complex(v)) for v in (_at(rule, point), _at(expected, point))
+                             if v.is_number])
+        if not value.is_number or abs(complex(value)) > rtol * scale:
             at = ", ".join(f"{k} = {v:.6g}" for k, v in list(point.items())[:8])
             raise RuleCheckError(
                 f"{what} disagrees with sympy:\n    rule {rule}\n    expected {expected}\n"
-                f"    at {at}: rule - expected = {sympy.N(value, 6)}")
+                f"    at {at}: rule - expected = {sympy.N(value, 6)} (relative tolerance "
+                f"{rtol:g})")
     return "numeric (symbolically undecided, numerically equal)"
 
 
@@ -116,13 +124,18 @@ def _at(expr, point):
     return expr.xreplace(exact).evalf(DIGITS)
 
 
-def check_op(op: Op, *, seed: int = 0) -> Report:
+def check_op(op: Op, *, seed: int = 0, rtol: float = RTOL) -> Report:
     """Prove an op's rules against sympy on each of its examples (small symbolic shapes).
 
     Checks: the numpy forward equals the sympy form at sample points; each R-op rule equals
     sympy's directional derivative; each VJP rule equals sympy's transposed derivative; the
-    adjoint identity <u, J v> = <J^T u, v> between the two rules. Where ``simplify`` cannot
-    decide, the identity is evaluated at random domain points with 40 digits.
+    adjoint identity <u, J v> = <J^T u, v> between the two rules; each inverse rule recovers
+    its operand and its derivative inverts the op's. Each identity is decided by exact
+    simplification first; where ``simplify`` cannot decide, it is evaluated at random domain
+    points with 40 digits and holds when |rule - expected| <= rtol * max(1, |rule|,
+    |expected|), so rules with floating constants (``2 / np.sqrt(np.pi)``) pass and wrong
+    ones (off by O(1)) do not. Then the batching rule and the declared properties are
+    checked numerically (rop/properties.py).
 
     Raises:
         RuleCheckError: naming the rule, the example and a counterexample.
@@ -136,8 +149,12 @@ def check_op(op: Op, *, seed: int = 0) -> Report:
     for example in op.examples:
         case = _Case(op, example, rng)
         _check_forward(case, report)
-        _check_derivatives(case, report, rng)
-        _check_inverses(case, report, rng)
+        _check_derivatives(case, report, rng, rtol)
+        _check_inverses(case, report, rng, rtol)
+        _, values = case.sample()
+        for kind, how in check_properties(op, case.node, [np.asarray(v, float) for v in values],
+                                          case.params, case.free, rng):
+            report.add(f"{kind} on {case.where}", how)
     return report
 
 
@@ -173,7 +190,7 @@ def _jacobian_product(out, x_symbols, direction):
     return result
 
 
-def _check_derivatives(case, report, rng):
+def _check_derivatives(case, report, rng, rtol):
     node, op = case.node, case.op
     g = var("g", node.shape)
     g_sym = symbol_array("g", node.shape)
@@ -196,29 +213,29 @@ def _check_derivatives(case, report, rng):
         decisions = set()
         for k in np.ndindex(*node.shape):
             what = f"R-op of {op.name!r} (argument {i}) on {case.where}, entry {k}"
-            decisions.add(_decide(rop_sym[k] - expected_rop[k], case.sample, tangent_symbols,
-                                  rng, what, (rop_sym[k], expected_rop[k])))
+            decisions.add(_decide(rop_sym[k], expected_rop[k], case.sample, tangent_symbols,
+                                  rng, what, rtol))
         report.add(f"rop[{i}] on {case.where}", max(decisions, key=len, default="symbolic"))
         decisions = set()
         for j in np.ndindex(*x.shape):
             expected = sympy.Add(*(_derivative(case.out[k], symbols[x][j]) * g_sym[k]
                                    for k in np.ndindex(*node.shape)))
             what = f"vjp of {op.name!r} (argument {i}) on {case.where}, entry {j}"
-            decisions.add(_decide(vjp_sym[j] - expected, case.sample, list(g_sym.ravel()),
-                                  rng, what, (vjp_sym[j], expected)))
+            decisions.add(_decide(vjp_sym[j], expected, case.sample, list(g_sym.ravel()),
+                                  rng, what, rtol))
         report.add(f"vjp[{i}] on {case.where}", max(decisions, key=len, default="symbolic"))
         tangent_total = tangent_total + rop_sym
         cotangent_pairing += sympy.Add(*object_array(vjp_sym * symbols[dx]).ravel())
     if case.free:
         pairing = sympy.Add(*object_array(g_sym * tangent_total).ravel())
-        how = _decide(pairing - cotangent_pairing, case.sample,
+        how = _decide(pairing, cotangent_pairing, case.sample,
                       tangent_symbols + list(g_sym.ravel()), rng,
                       f"adjoint identity <g, J dx> = <J^T g, dx> of {op.name!r} on {case.where}",
-                      (pairing, cotangent_pairing))
+                      rtol)
         report.add(f"adjoint on {case.where}", how)
 
 
-def _check_inverses(case, report, rng):
+def _check_inverses(case, report, rng, rtol):
     """For each operand with an inverse rule: the rule recovers the operand from the output
     (on the branch the operand's current value selects), and its derivative inverts the
     op's: d(solved)/d(out) applied to J dx gives dx back."""
@@ -239,9 +256,9 @@ def _check_inverses(case, report, rng):
         decisions = set()
         for j in np.ndindex(*x.shape):
             recovered = sympy.sympify(solved_sym[j]).xreplace(on_branch)
-            decisions.add(_decide(recovered - symbols[x][j], case.sample, [], rng,
+            decisions.add(_decide(recovered, symbols[x][j], case.sample, [], rng,
                                   f"inverse of {op.name!r} (argument {i}) on {case.where}",
-                                  (recovered, symbols[x][j])))
+                                  rtol))
         report.add(f"inverse[{i}] round trip on {case.where}",
                    max(decisions, key=len, default="symbolic"))
         dx = symbol_array(f"dx{i}", x.shape)
@@ -250,9 +267,9 @@ def _check_inverses(case, report, rng):
         decisions = set()
         for j in np.ndindex(*x.shape):
             chained = sympy.sympify(back[j]).xreplace(on_branch)
-            decisions.add(_decide(chained - dx[j], case.sample, list(dx.ravel()), rng,
+            decisions.add(_decide(chained, dx[j], case.sample, list(dx.ravel()), rng,
                                   f"derivative of the inverse of {op.name!r} (argument {i}) "
-                                  f"on {case.where}", (chained, dx[j])))
+                                  f"on {case.where}", rtol))
         report.add(f"inverse[{i}] derivative on {case.where}",
                    max(decisions, key=len, default="symbolic"))
 

@@ -22,7 +22,8 @@ def test_rules_match_sympy(op):
 def _tanh_with(**rules):
     spec = dict(arity=1, numpy=np.tanh, shape=lambda s: s,
                 sympy=ops.tanh.sympy, rop=ops.tanh.rop, vjp=ops.tanh.vjp,
-                inverse=G.NoInverse("test op"), batch=ops.sub.batch, domain=G.REALS, examples=[Example(((2,),))],
+                inverse=G.NoInverse("test op"), batch=ops.tanh.batch, domain=G.REALS,
+                examples=[Example(((2,),))],
                 doc="tanh with a rule replaced")
     spec.update(rules)
     return Op("broken_tanh", **spec)

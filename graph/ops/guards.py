@@ -15,6 +15,7 @@ import numpy as np
 from ..domains import REALS, Example, Interval, NoInverse
 from ..errors import CertificateError, DomainError, NotInvertibleError
 from ..op import REGISTRY, define_op
+from .structure import batch_size, transpose, with_batch
 
 RANK_RTOL = None  # None: numpy's matrix_rank default, sigma_max * max(M, N) * eps
 # a backward-stable solve leaves a relative residual of about eps * cond(H): the stated
@@ -95,9 +96,7 @@ def _check_rank(a, *, need, context):
 
 def _simplify_rank(a, *, out_shape, need, context):
     # full_rank(transpose(b)) checks the same singular values as full_rank(b): share one
-    if a.op.name == "transpose" and a.ndim == 2:
-        from .structure import transpose
-
+    if a.op is transpose and a.ndim == 2:
         flipped = "rows" if need == "columns" else "columns"
         return transpose(full_rank(a.inputs[0], need=flipped, context=context))
     return None
@@ -208,7 +207,8 @@ def _check_certificate(x, certificate, condition, *, rtol, max_condition, contex
 
 
 def _batch_certified(x, certificate, condition, *, batched, **params):
-    return certified(x, certificate, condition, **params)  # the checks take every entry
+    k = batch_size((x, certificate, condition), batched)  # the checks take every entry
+    return certified(with_batch(x, k, batched[0]), certificate, condition, **params)
 
 
 certified = define_op(

@@ -5,12 +5,12 @@ import numpy as np
 import sympy
 
 from ..domains import REALS, Example, Interval, NoInverse
-from ..errors import MissingRuleError, NotInvertibleError, ShapeError
+from ..errors import NotInvertibleError, ShapeError
 from ..op import define_op
 from ..shapes import broadcast_shape, object_array
 from .guards import _context, full_rank, record_pivot
 from .reduce import sum
-from .structure import batch_size, reshape, transpose
+from .structure import batch_size, broadcast_to, reshape, transpose
 
 
 def _matmul_shape(a, b):
@@ -255,10 +255,15 @@ def _cotangent_b(g, a, context):
 
 
 def _batch_solve(a, b, *, batched, context):
-    """b's batch axis k moved among its right-hand sides: one solve for all of them."""
+    """A batched matrix joins the stack (k N systems); a batch of right-hand sides only is
+    moved among the columns of b: one solve for all of them."""
     if batched[0]:
-        raise MissingRuleError("solve: batching over the matrix a is not supported (only "
-                               "over the right-hand side b)")
+        k, core = a.shape[0], a.shape[1:]
+        b = b if batched[1] else broadcast_to(b, shape=(k,) + b.shape)
+        n = core[-1]
+        stack = reshape(a, shape=(-1, n, n))
+        rhs = reshape(b, shape=(stack.shape[0], n) + b.shape[len(core):])
+        return reshape(solve(stack, rhs, context=context), shape=b.shape)
     k, lead = b.shape[0], a.ndim - 2  # lead: 1 for a stack a (N, n, n)
     rhs = transpose(b, axes=tuple(range(1, lead + 2)) + (0,) + tuple(range(lead + 2, b.ndim)))
     cols = reshape(rhs, shape=rhs.shape[:lead + 1] + (-1,))  # (..., n, k * m)

@@ -22,7 +22,7 @@ def _reduced_axis(i, a, s, axis, keepdims):
     """Where a kept operand axis lands in the output (a reduced one mixes its entries)."""
     if a in axis:
         return None
-    return a if keepdims else a - sum(r < a for r in axis)
+    return a if keepdims else a - len([r for r in axis if r < a])
 
 
 def _batch_reduction(op):
