@@ -194,7 +194,8 @@ SECTIONS = [
     ("rop: derivatives",
      ("`import rop`. Every transformation takes and returns graph nodes (a list for a "
       "list); directions and cotangents may be arrays or nodes."),
-     ["rop.grad", "rop.vjp", "rop.jvp", "rop.hvp", "rop.ggn_vp", "rop.hessian", "rop.fd_hvp"]),
+     ["rop.grad", "rop.vjp", "rop.jvp", "rop.hvp", "rop.ggn_vp", "rop.hessian", "rop.jacobian",
+      "rop.vmap", "rop.fd_hvp"]),
     ("rop: inverses", "",
      ["rop.inverse", "rop.inverse_hvp", "rop.InverseHVP", "rop.inverse_hessian",
       "rop.InverseHessian", "rop.inverse_hvp_graph",
@@ -244,7 +245,8 @@ NOTES = {
     "graph.POSITIVE": "The sampling interval of a positive operand (`log`, `sqrt`, ...).",
     "graph.UNIT": "The sampling interval of an operand in (-1, 1) (`arcsin`, `arccos`).",
     "rop.jvp": "`rop.R` is the same function.",
-    "rop.hvp": "`mode=\"fwd-rev\"` (Pearlmutter, the default) or `\"rev-rev\"`.",
+    "rop.hvp": "`mode=\"fwd-rev\"` (Pearlmutter, the default) or `\"rev-rev\"`; "
+               "`batched=True`: `v` holds k directions along a leading axis (rop.vmap).",
     "rop.inverse_hvp": "Methods: `auto` (default: `linear`, falling back to `cg` and saying "
                        "why), `linear`, `functional`, `dense`, `sympy`, `cg` (needs a feed), "
                        "`fd`. `blocks=True`: each tensor's diagonal block of H. `kink_tol`, "

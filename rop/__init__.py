@@ -15,12 +15,13 @@ from .inverse import inverse
 from .inverse_hvp import (InverseHessian, InverseHVP, inverse_ggn_vp, inverse_hessian,
                           inverse_hvp, inverse_hvp_graph, newton_step)
 from .cg import CGResult, cg
+from .batching import jacobian, vmap
 from .verify import check_grads, check_op
 from . import optim  # noqa: E402 - optimizers built on everything above
 from .optim import (Adam, GradientDescent, HessianFree, Newton, NonFiniteError, Objective,
                     OptimizeResult, minimize)
 
-__all__ = ["grad", "vjp", "jvp", "R", "hvp", "ggn_vp", "hessian", "fd_hvp", "inverse",
+__all__ = ["grad", "vjp", "jvp", "R", "vmap", "jacobian", "hvp", "ggn_vp", "hessian", "fd_hvp", "inverse",
            "inverse_hvp", "inverse_hvp_graph", "InverseHVP", "inverse_hessian", "InverseHessian",
            "newton_step", "inverse_ggn_vp",
            "cg", "CGResult", "check_op", "check_grads", "optim", "Objective", "minimize",

@@ -15,6 +15,8 @@ from graph.substitute import substitute
 
 from .backprop import grad, vjp
 from .forward import jvp
+from .layout import Layout
+from .batching import dense_map, vmap
 
 
 def _directions(f, wrt, v, caller):
@@ -32,7 +34,7 @@ def _directions(f, wrt, v, caller):
     return targets, vs, single
 
 
-def hvp(f, wrt, v, mode: str = "fwd-rev"):
+def hvp(f, wrt, v, mode: str = "fwd-rev", batched: bool = False):
     """The exact Hessian-vector product H v of a scalar ``f``, as graph nodes.
 
     ``mode="fwd-rev"`` (default) applies the R-operator to the gradient graph (Pearlmutter);
@@ -47,6 +49,8 @@ def hvp(f, wrt, v, mode: str = "fwd-rev"):
     """
     if mode not in ("fwd-rev", "rev-rev"):
         raise ValueError(f"hvp: mode must be 'fwd-rev' or 'rev-rev', got {mode!r}")
+    if batched:
+        return _hvp_batched(f, wrt, v, mode)
     targets, vs, single = _directions(f, wrt, v, "hvp")
     gradients = grad(f, targets)
     if mode == "fwd-rev":
@@ -82,11 +86,27 @@ def ggn_vp(f, output, wrt, v):
     return out[0] if single else out
 
 
-def hessian(f, wrt):
-    """The dense Hessian of scalar ``f`` as an (n, n) node, one HVP per column.
+def _hvp_batched(f, wrt, V, mode):
+    """H V for k directions at once: ``V`` shaped (k, *wrt.shape) (a list for a list)."""
+    targets, single = as_list(wrt)
+    layout = Layout(match_variables([f], targets, "hvp"), single)
+    Vs = [as_node(d) for d in ([V] if single else list(V))]
+    if len(Vs) != len(layout.nodes) or any(d.shape[1:] != t.shape or d.ndim != t.ndim + 1
+                                           for d, t in zip(Vs, layout.nodes)):
+        raise ShapeError(f"hvp(batched=True): V must be shaped (k, *shape) for the "
+                         f"parameter shapes {layout.shapes_text()}; got "
+                         f"{', '.join(str(d.shape) for d in Vs)}")
+    directions = layout.variables("batched_direction", [f, *Vs])
+    return restore(vmap(hvp(f, layout.nodes, directions, mode=mode),
+                        dict(zip(directions, Vs))), single)
 
-    n is the total size of ``wrt`` (tensors flattened and concatenated in order). This is
-    the naive reference that exact HVPs and inverse HVPs are tested against.
+
+def hessian(f, wrt):
+    """The dense Hessian of scalar ``f`` as an (n, n) node, in batched HVP passes.
+
+    n is the total size of ``wrt`` (tensors flattened and concatenated in order). One pass
+    applies the HVP graph to a chunk of basis directions at once (rop.vmap), chunks sized
+    so that no intermediate exceeds rop.batching.CHUNK_BYTES.
 
     >>> import graph as G, rop
     >>> x = G.var("x", (2,))
@@ -95,19 +115,12 @@ def hessian(f, wrt):
            [1., 0.]])
     """
     targets, _ = as_list(wrt)
-    targets = match_variables([f], targets, "hessian")
-    sizes = [t.size for t in targets]
-    n = sum(sizes)
-    if n == 0:
+    layout = Layout(match_variables([f], targets, "hessian"))
+    if layout.size == 0:
         return const(np.zeros((0, 0), f.dtype))
-    gradients = grad(f, targets)
-    columns = []
-    for i in range(n):
-        basis = np.split(np.eye(n)[i], np.cumsum(sizes)[:-1])
-        direction = {t: const(e.reshape(t.shape)) for t, e in zip(targets, basis)}
-        column = jvp(gradients, direction)
-        columns.append(flatten(column, (n, 1)))
-    return ops.concatenate(columns, axis=1)
+    directions = layout.variables("hessian_direction", [f])
+    # H is symmetric: its rows are the HVPs of the basis vectors
+    return dense_map([flatten(hvp(f, layout.nodes, directions))], directions, layout)
 
 
 def flatten(nodes, shape=(-1,)):

@@ -152,7 +152,7 @@ def test_signatures_match_the_code(markdown):
 
 
 def test_the_checks_catch_mistakes():
-    check_signature("rop.hvp(f, wrt, v, mode='fwd-rev')")
+    check_signature("rop.hvp(f, wrt, v, mode='fwd-rev', batched=False)")
     check_signature("graph.sum(x, *, axis=None, keepdims=False)")
     check_signature("graph.concatenate(*xs, axis=0)")
     check_signature("class graph.ShapeError(GraphError, ValueError)")
