@@ -17,6 +17,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .feed import check_value, resolve_feed
+from .memory import KEEPING_MEMORY  # noqa: F401 - imported for its effect on malloc
 from .node import Node
 from .pretty import numbered
 from .rewrite import optimize
