@@ -131,6 +131,8 @@ FAMILY_TITLES = [
     ("structure", "Structure"),
     ("reduce", "Reductions and broadcasting"),
     ("linalg", "Linear algebra"),
+    ("contract", "Tensor contractions"),
+    ("indexing", "Integer-array indexing"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),
     ("composite", "Composites (functions of the ops above: they need no rules of their own)"),
@@ -170,7 +172,9 @@ SECTIONS = [
      ("Every op is a `graph.Op` object, callable with its operands and keyword params "
       "(`G.sum(x, axis=0)`); the same names are in `graph.ops`. The signature column shows "
       "the call form; Python operators call `add sub mul div pow matmul neg getitem "
-      "transpose`. `sum_to`, `expand_to` and the composites are plain functions."),
+      "transpose` (`take` for an integer-array index). `sum_to`, `expand_to`, the "
+      "composites, and `einsum`, `take`, `scatter_add` (which build the ops of those names, "
+      "taking numpy's positional arguments) are plain functions."),
      ["graph.ops", "op families"]),
     ("graph: defining ops", "See [new_op.md](new_op.md) for a worked example.",
      ["graph.define_op", "graph.elementwise_op", "graph.Op",

@@ -119,7 +119,7 @@ class Node:
         return self
 
     def __getitem__(self, index):
-        return _ops().getitem(self, index=index)
+        return _ops().indexing.subscript(self, index)  # basic indices, or one integer array
 
     @property
     def T(self):

@@ -7,6 +7,8 @@ from .structure import broadcast_to, concatenate, getitem, reshape, scatter, tra
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
+from .contract import einsum, tensordot
+from .indexing import scatter_add, take
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 from .families import broadcast_op, elementwise_op, sympy_elementwise
 
@@ -20,4 +22,5 @@ __all__ = [
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
     "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
+    "tensordot", "einsum", "take", "scatter_add",
 ]
