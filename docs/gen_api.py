@@ -130,6 +130,7 @@ FAMILY_TITLES = [
     ("arith", "Arithmetic (numpy broadcasting)"),
     ("structure", "Structure"),
     ("reduce", "Reductions and broadcasting"),
+    ("reductions", "More reductions"),
     ("linalg", "Linear algebra"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),

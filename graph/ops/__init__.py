@@ -5,6 +5,7 @@ from .elementwise import (abs_, arccos, arcsin, cos, exp, leaky_relu, log, relu,
 from .arith import add, div, maximum, minimum, mul, neg, pow, sub, where
 from .structure import broadcast_to, concatenate, getitem, reshape, scatter, transpose
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
+from .reductions import cumsum, max, min, prod, std, variance
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
@@ -20,4 +21,5 @@ __all__ = [
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
     "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
+    "max", "min", "prod", "cumsum", "variance", "std",
 ]
