@@ -14,12 +14,12 @@ import pathlib
 import re
 import sys
 
-import graph
-import graph.io
-import rop
-
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the repository's packages
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere: this checkout's packages
+
+import graph  # noqa: E402 - after the path is set
+import graph.io  # noqa: E402
+import rop  # noqa: E402
 API = ROOT / "docs" / "api.md"
 TABLE_HEADER = "| name | signature | description |"
 
@@ -130,6 +130,7 @@ FAMILY_TITLES = [
     ("arith", "Arithmetic (numpy broadcasting)"),
     ("structure", "Structure"),
     ("reduce", "Reductions and broadcasting"),
+    ("reductions", "More reductions"),
     ("linalg", "Linear algebra"),
     ("contract", "Tensor contractions"),
     ("indexing", "Integer-array indexing"),
@@ -145,8 +146,8 @@ def op_families() -> list[tuple[str, list[str]]]:
     for module_name, title in FAMILY_TITLES:
         module = importlib.import_module(f"graph.ops.{module_name}")
         defined = {id(obj) for obj in vars(module).values()
-                   if isinstance(obj, graph.Op) or (inspect.isfunction(obj)
-                                                    and obj.__module__ == module.__name__)}
+                   if getattr(obj, "module" if isinstance(obj, graph.Op) else "__module__",
+                              None) == module.__name__}
         names = [f"graph.{n}" for n in graph.ops.__all__ if id(getattr(graph, n)) in defined]
         families.append((title, names))
     return families

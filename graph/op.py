@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 from typing import Protocol
 
 import numpy as np
@@ -122,6 +123,7 @@ class Op:
         self.embeds = embeds  # out is the operand's entries placed among zeros
         self.disjoint_operands = disjoint_operands  # each operand fills its own part of out
         self.reduces = reduces  # a linear reduction over params["axis"]
+        self.module = ""  # the module that defined it (set on registration)
         self.__doc__ = doc
 
     def __repr__(self):
@@ -282,8 +284,20 @@ def define_op(name: str, *, replace: bool = False, **spec) -> Op:
                          f"pass replace=True to define_op to replace it")
     op = Op(name, **spec)
     _check_rule_arity(op)
+    op.module = _defining_module()
     REGISTRY[name] = op
     return op
+
+
+_HELPERS = {__name__, "graph.ops.families"}  # family helpers call define_op for their callers
+
+
+def _defining_module() -> str:
+    """The module whose code defines the op (past define_op and the family helpers)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__") in _HELPERS:
+        frame = frame.f_back
+    return "" if frame is None else frame.f_globals.get("__name__", "")
 
 
 def _check_rule_arity(op):

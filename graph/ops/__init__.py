@@ -5,6 +5,7 @@ from .elementwise import (abs_, arccos, arcsin, cos, exp, leaky_relu, log, relu,
 from .arith import add, div, maximum, minimum, mul, neg, pow, sub, where
 from .structure import broadcast_to, concatenate, getitem, reshape, scatter, transpose
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
+from .reductions import cumsum, max, min, prod, std, variance
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .contract import einsum, tensordot
@@ -23,4 +24,5 @@ __all__ = [
     "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
     "tensordot", "einsum", "take", "scatter_add",
+    "max", "min", "prod", "cumsum", "variance", "std",
 ]
