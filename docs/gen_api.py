@@ -131,6 +131,7 @@ FAMILY_TITLES = [
     ("structure", "Structure"),
     ("reduce", "Reductions and broadcasting"),
     ("linalg", "Linear algebra"),
+    ("special", "Special functions"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),
     ("composite", "Composites (functions of the ops above: they need no rules of their own)"),

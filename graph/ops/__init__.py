@@ -8,6 +8,8 @@ from .reduce import expand_to, logsumexp, mean, sum, sum_to
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
+from .special import (arcsinh, arctan, arctan2, clip, cosh, erf, erfinv, expm1, hypot, log1p,
+                      sinh, stop_gradient)
 from .families import broadcast_op, elementwise_op, sympy_elementwise
 
 abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
@@ -20,4 +22,6 @@ __all__ = [
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
     "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
+    "arcsinh", "arctan", "arctan2", "clip", "cosh", "erf", "erfinv", "expm1", "hypot", "log1p",
+    "sinh", "stop_gradient",
 ]
