@@ -134,6 +134,7 @@ FAMILY_TITLES = [
     ("linalg", "Linear algebra"),
     ("contract", "Tensor contractions"),
     ("indexing", "Integer-array indexing"),
+    ("special", "Special functions"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),
     ("composite", "Composites (functions of the ops above: they need no rules of their own)"),

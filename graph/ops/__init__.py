@@ -11,6 +11,8 @@ from .linalg import inv, matmul, solve
 from .contract import einsum, tensordot
 from .indexing import scatter_add, take
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
+from .special import (arcsinh, arctan, arctan2, clip, cosh, erf, erfinv, expm1, hypot, log1p,
+                      sinh, stop_gradient)
 from .families import broadcast_op, elementwise_op, sympy_elementwise
 
 abs = abs_  # noqa: A001 - numpy's name, kept for users of graph.ops
@@ -25,4 +27,6 @@ __all__ = [
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
     "tensordot", "einsum", "take", "scatter_add",
     "max", "min", "prod", "cumsum", "variance", "std",
+    "arcsinh", "arctan", "arctan2", "clip", "cosh", "erf", "erfinv", "expm1", "hypot", "log1p",
+    "sinh", "stop_gradient",
 ]
