@@ -8,6 +8,7 @@ signature in it matches the code."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pathlib
@@ -131,10 +132,19 @@ FAMILY_TITLES = [
     ("structure", "Structure"),
     ("reduce", "Reductions and broadcasting"),
     ("linalg", "Linear algebra"),
+    ("decompositions", "Linear algebra: factorizations and determinants"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),
     ("composite", "Composites (functions of the ops above: they need no rules of their own)"),
 ]
+
+
+def assigned_names(module) -> set[str]:
+    """The names a module assigns at its top level: the ops it defines, not those it
+    imports from its sibling modules."""
+    tree = ast.parse(inspect.getsource(module))
+    return {target.id for node in tree.body if isinstance(node, ast.Assign)
+            for target in node.targets if isinstance(target, ast.Name)}
 
 
 def op_families() -> list[tuple[str, list[str]]]:
@@ -142,9 +152,10 @@ def op_families() -> list[tuple[str, list[str]]]:
     families = []
     for module_name, title in FAMILY_TITLES:
         module = importlib.import_module(f"graph.ops.{module_name}")
-        defined = {id(obj) for obj in vars(module).values()
-                   if isinstance(obj, graph.Op) or (inspect.isfunction(obj)
-                                                    and obj.__module__ == module.__name__)}
+        assigned = assigned_names(module)
+        defined = {id(obj) for name, obj in vars(module).items()
+                   if (isinstance(obj, graph.Op) and name in assigned)
+                   or (inspect.isfunction(obj) and obj.__module__ == module.__name__)}
         names = [f"graph.{n}" for n in graph.ops.__all__ if id(getattr(graph, n)) in defined]
         families.append((title, names))
     return families
@@ -172,6 +183,12 @@ SECTIONS = [
       "the call form; Python operators call `add sub mul div pow matmul neg getitem "
       "transpose`. `sum_to`, `expand_to` and the composites are plain functions."),
      ["graph.ops", "op families"]),
+    ("graph.linalg: linear algebra",
+     ("numpy.linalg's names for the matrix ops above (`G.linalg.inv is G.inv`), and "
+      "`slogdet`, which returns two nodes."),
+     ["graph.linalg", ("table", ["graph.linalg.inv", "graph.linalg.solve",
+                                 "graph.linalg.cholesky", "graph.linalg.det",
+                                 "graph.linalg.slogdet"])]),
     ("graph: defining ops", "See [new_op.md](new_op.md) for a worked example.",
      ["graph.define_op", "graph.elementwise_op", "graph.Op",
       ("table", ["graph.Op.make", "graph.Op.apply_rop", "graph.Op.apply_vjp",
@@ -289,7 +306,7 @@ def cell(text: str) -> str:
 def signature_text(qualname: str) -> str:
     obj, owner = resolve(qualname)
     if isinstance(obj, graph.Op):
-        return op_call_form(qualname.split(".")[-1], obj)
+        return op_call_form(qualname.removeprefix("graph."), obj)
     if inspect.isclass(obj) and issubclass(obj, BaseException):
         return f"class {qualname}(" + ", ".join(b.__name__ for b in obj.__bases__) + ")"
     return qualname + plain_signature(obj, owner)

@@ -7,6 +7,7 @@ from .structure import broadcast_to, concatenate, getitem, reshape, scatter, tra
 from .reduce import expand_to, logsumexp, mean, sum, sum_to
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
+from .decompositions import cholesky, det, det_sign, logabsdet
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 from .families import broadcast_op, elementwise_op, sympy_elementwise
 
@@ -18,6 +19,6 @@ __all__ = [
     "sign", "sin", "softplus", "sqrt", "square", "step", "tanh", "add", "div", "maximum",
     "minimum", "mul", "neg", "pow", "sub", "where", "broadcast_to", "concatenate", "getitem",
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
-    "inv", "solve", "full_rank", "nonzero", "away_from_kink", "within", "certified",
+    "inv", "solve", "cholesky", "det", "det_sign", "logabsdet", "full_rank", "nonzero", "away_from_kink", "within", "certified",
     "log_softmax", "mse", "softmax", "softmax_cross_entropy",
 ]
