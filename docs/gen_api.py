@@ -133,6 +133,7 @@ FAMILY_TITLES = [
     ("reduce", "Reductions and broadcasting"),
     ("linalg", "Linear algebra"),
     ("decompositions", "Linear algebra: factorizations and determinants"),
+    ("conv", "Convolutions"),
     ("guards", "Guards (identity ops that check a condition an answer relies on, when "
                "evaluated)"),
     ("composite", "Composites (functions of the ops above: they need no rules of their own)"),

@@ -8,6 +8,7 @@ from .reduce import expand_to, logsumexp, mean, sum, sum_to
 from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .decompositions import cholesky, det, det_sign, logabsdet
+from .conv import conv, conv1d, conv2d
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 from .families import broadcast_op, elementwise_op, sympy_elementwise
 
@@ -20,5 +21,5 @@ __all__ = [
     "minimum", "mul", "neg", "pow", "sub", "where", "broadcast_to", "concatenate", "getitem",
     "reshape", "scatter", "transpose", "expand_to", "logsumexp", "mean", "sum", "sum_to", "matmul",
     "inv", "solve", "cholesky", "det", "det_sign", "logabsdet", "full_rank", "nonzero", "away_from_kink", "within", "certified",
-    "log_softmax", "mse", "softmax", "softmax_cross_entropy",
+    "conv", "conv1d", "conv2d", "log_softmax", "mse", "softmax", "softmax_cross_entropy",
 ]
