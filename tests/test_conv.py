@@ -149,7 +149,8 @@ def test_deconvolution_is_refused_with_the_rank_it_found():
 
 # -- refusals ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("xs, ws, params, error, message", [
-    ((2, 3, 5), (4, 2, 3), {}, G.ShapeError, r"conv1d: x has 3 channels.*x \(2, 3, 5\) and w \(4, 2, 3\)"),
+    ((2, 3, 5), (4, 2, 3), {}, G.ShapeError,
+     r"conv1d: x has 3 channels.*x \(2, 3, 5\) and w \(4, 2, 3\)"),
     ((2, 3, 5), (4, 3, 3, 3), {}, G.ShapeError, r"conv1d: .*x \(2, 3, 5\) and w \(4, 3, 3, 3\)"),
     ((2, 3, 5), (4, 3, 6), {}, G.ShapeError, r"kernel \(6,\) does not fit.*x \(2, 3, 5\)"),
     ((2, 3), (4, 3), {}, G.ShapeError, r"at least one spatial axis"),
