@@ -64,7 +64,8 @@ def _pivots(s):
 def _refuse_indefinite(s, scale):
     n = s.shape[-1]
     finite = np.all(np.isfinite(s), axis=(-2, -1))
-    pivots = np.where(np.isnan(_pivots(s)), np.inf, _pivots(s))  # undefined after a zero one
+    pivots = _pivots(s)
+    pivots = np.where(np.isnan(pivots), np.inf, pivots)  # undefined after a zero pivot
     where = tuple(int(i) for i in np.argwhere(~finite | ~(np.min(pivots, axis=-1) > scale))[0])
     which = f" (matrix {where} of the stack)" if where else ""
     if not finite[where]:
@@ -125,6 +126,8 @@ cholesky = define_op(
     inverse=NoInverse("cholesky reads only the symmetric part (a + a^T) / 2 of a: the "
                       "antisymmetric part is lost (L L^T is the symmetric preimage)"),
     batch=lambda a, *, batched: cholesky(a), axis_map=_stack_axis,
+    # eigenvalues >= 3: check_op's axis_map check adds N(0, 1) noise to one matrix of a stack,
+    # which must stay positive definite
     domain=PositiveDefinite(3.0, 6.0), examples=[Example(((2, 2),)), Example(((2, 2, 2),))],
     doc="out = L, lower triangular with a positive diagonal, L L^T = (a + a^T) / 2, for a "
         "matrix (or per matrix of a stack) whose symmetric part is positive definite; "
@@ -144,12 +147,11 @@ def _hadamard_ratio(a):
         return np.abs(np.linalg.det(a)) / np.prod(np.linalg.norm(a, axis=-1), axis=-1)
 
 
-_DET_SHAPE = _square_shape("det", lambda s: s[:-2])
 _STACK_EXAMPLES = [Example(((2, 2),)), Example(((2, 2, 2),))]
 
 # d det(a) = det(a) trace(a^-1 da) = det(a) sum(a^-T * da)  (Jacobi's formula)
 det = define_op(
-    "det", arity=1, numpy=np.linalg.det, shape=_DET_SHAPE,
+    "det", arity=1, numpy=np.linalg.det, shape=_square_shape("det", lambda s: s[:-2]),
     sympy=_per_matrix(lambda m: m.det()),
     rop=lambda da, a, *, out: out * sum(_inv_transpose(a, "det") * da, axis=(-2, -1)),
     vjp=lambda g, a, *, out: _matrix_of(g * out) * _inv_transpose(a, "det"),
