@@ -8,6 +8,7 @@ signature in it matches the code."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pathlib
@@ -132,6 +133,8 @@ FAMILY_TITLES = [
     ("reduce", "Reductions and broadcasting"),
     ("reductions", "More reductions"),
     ("linalg", "Linear algebra"),
+    ("decompositions", "Linear algebra: factorizations and determinants"),
+    ("conv", "Convolutions"),
     ("contract", "Tensor contractions"),
     ("indexing", "Integer-array indexing"),
     ("special", "Special functions"),
@@ -178,6 +181,12 @@ SECTIONS = [
       "composites, and `einsum`, `take`, `scatter_add` (which build the ops of those names, "
       "taking numpy's positional arguments) are plain functions."),
      ["graph.ops", "op families"]),
+    ("graph.linalg: linear algebra",
+     ("numpy.linalg's names for the matrix ops above (`G.linalg.inv is G.inv`), and "
+      "`slogdet`, which returns two nodes."),
+     ["graph.linalg", ("table", ["graph.linalg.inv", "graph.linalg.solve",
+                                 "graph.linalg.cholesky", "graph.linalg.det",
+                                 "graph.linalg.slogdet"])]),
     ("graph: defining ops", "See [new_op.md](new_op.md) for a worked example.",
      ["graph.define_op", "graph.elementwise_op", "graph.Op",
       ("table", ["graph.Op.make", "graph.Op.apply_rop", "graph.Op.apply_vjp",
@@ -297,7 +306,7 @@ def cell(text: str) -> str:
 def signature_text(qualname: str) -> str:
     obj, owner = resolve(qualname)
     if isinstance(obj, graph.Op):
-        return op_call_form(qualname.split(".")[-1], obj)
+        return op_call_form(qualname.removeprefix("graph."), obj)
     if inspect.isclass(obj) and issubclass(obj, BaseException):
         return f"class {qualname}(" + ", ".join(b.__name__ for b in obj.__bases__) + ")"
     return qualname + plain_signature(obj, owner)

@@ -7,6 +7,7 @@ array(0.)
 """
 
 from . import ops
+from . import linalg  # G.linalg.inv, solve, cholesky, det, slogdet
 from .compile import Program, clear_cache, compile, evaluate
 from .draw import draw, to_dot, to_latex
 from .io import GraphFileError, dumps, load, loads, save
@@ -25,7 +26,7 @@ from .substitute import substitute
 from .symbolic import from_sympy, to_sympy
 
 __all__ = [
-    "ops", "Program", "compile", "clear_cache", "AxisError", "DomainError", "FeedError",
+    "ops", "linalg", "Program", "compile", "clear_cache", "AxisError", "DomainError", "FeedError",
     "GraphError", "CertificateError", "MissingRuleError", "NotInvertibleError", "OutOfBoundsError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
     "Node", "POSITIVE", "REALS", "UNIT", "Example", "Interval", "NoInverse", "Op", "all_ops", "as_node",
     "const", "construction_rewrites", "define_op", "elementwise_op", "broadcast_op",

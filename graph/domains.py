@@ -1,4 +1,5 @@
-"""Where an op's operands live and what its outputs can be: intervals, examples, NoInverse."""
+"""Where an op's operands live and what its outputs can be: intervals, positive definite
+matrices, examples, NoInverse."""
 
 from __future__ import annotations
 
@@ -32,6 +33,40 @@ class Interval:
     def __str__(self):
         left, right = ("[" if self.closed[0] else "("), ("]" if self.closed[1] else ")")
         return f"{left}{self.lo:g}, {self.hi:g}{right}"
+
+
+@dataclass(frozen=True)
+class PositiveDefinite:
+    """Symmetric positive definite matrices (stacks of them, shape (..., n, n)) with
+    eigenvalues in [smallest, largest]: where an operand that must be positive definite
+    (cholesky's) is sampled. Like an Interval it has ``sample``, and ``lo``/``hi`` bound the
+    entries (check_op reads ``lo`` to type its symbols).
+
+    >>> a = PositiveDefinite(1.0, 2.0).sample(np.random.default_rng(0), (2, 2))
+    >>> bool(np.all(a == a.T) and np.all(np.linalg.eigvalsh(a) > 0))
+    True
+    """
+
+    smallest: float
+    largest: float
+
+    @property
+    def lo(self):
+        # |a_ij| <= (largest - smallest) / 2 off the diagonal (a 2x2 principal submatrix)
+        return min(self.smallest, -(self.largest - self.smallest) / 2)
+
+    @property
+    def hi(self):
+        return self.largest
+
+    def sample(self, rng, shape):
+        q, _ = np.linalg.qr(rng.normal(size=shape))  # a random orthogonal basis per matrix
+        eigenvalues = rng.uniform(self.smallest, self.largest, size=shape[:-1])
+        a = (q * eigenvalues[..., None, :]) @ np.swapaxes(q, -1, -2)
+        return (a + np.swapaxes(a, -1, -2)) / 2  # exactly symmetric
+
+    def __str__(self):
+        return f"positive definite, eigenvalues in [{self.smallest:g}, {self.largest:g}]"
 
 
 REALS = Interval(-2.0, 2.0)

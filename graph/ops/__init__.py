@@ -10,6 +10,8 @@ from .guards import away_from_kink, certified, full_rank, nonzero, within
 from .linalg import inv, matmul, solve
 from .contract import einsum, tensordot
 from .indexing import scatter_add, take
+from .decompositions import cholesky, det, det_sign, logabsdet
+from .conv import conv, conv1d, conv2d
 from .composite import log_softmax, mse, softmax, softmax_cross_entropy
 from .special import (arcsinh, arctan, arctan2, clip, cosh, erf, erfinv, expm1, hypot, log1p,
                       sinh, stop_gradient)
@@ -29,4 +31,6 @@ __all__ = [
     "max", "min", "prod", "cumsum", "variance", "std",
     "arcsinh", "arctan", "arctan2", "clip", "cosh", "erf", "erfinv", "expm1", "hypot", "log1p",
     "sinh", "stop_gradient",
+    "inv", "solve", "cholesky", "det", "det_sign", "logabsdet", "full_rank", "nonzero", "away_from_kink", "within", "certified",
+    "conv", "conv1d", "conv2d", "log_softmax", "mse", "softmax", "softmax_cross_entropy",
 ]
