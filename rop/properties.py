@@ -138,7 +138,8 @@ def _check_axis_map(op, forward, values, params, free, rng):
             j = int(rng.integers(values[i].shape[axis]))
             moved = [v.copy() for v in values]
             index = (slice(None),) * axis + (j,)
-            moved[i][index] += rng.normal(size=moved[i][index].shape)
+            # a fresh sample from the operand's domain, so the op stays defined
+            moved[i][index] = op.input_domain(i).sample(rng, moved[i].shape)[index]
             changed = _changed(forward, values, moved)
             others = np.ones(out_shape, bool)
             others[(slice(None),) * out_axis + (j,)] = False

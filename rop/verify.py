@@ -207,7 +207,7 @@ def _check_derivatives(case, report, rng, rtol):
                                           np.zeros(node.shape)), node.shape)
         rule_vjp = op.apply_vjp(i, g, node)
         vjp_graph = ops.sum_to(as_node(rule_vjp if rule_vjp is not None else
-                                       np.zeros(node.shape)), x.shape)
+                                       np.zeros(x.shape)), x.shape)
         rop_sym, vjp_sym = sympy_values([rop_graph, vjp_graph], symbols)
         expected_rop = _jacobian_product(case.out, symbols[x], symbols[dx])
         decisions = set()
