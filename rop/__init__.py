@@ -12,8 +12,8 @@ from .backprop import grad, vjp
 from .forward import R, jvp
 from .hessian import fd_hvp, ggn_vp, hessian, hvp
 from .inverse import inverse
-from .inverse_hvp import (InverseHessian, InverseHVP, inverse_ggn_vp, inverse_hessian,
-                          inverse_hvp, inverse_hvp_graph, newton_step)
+from .inverse_hessian import InverseHessian, InverseHVP, inverse_hessian
+from .inverse_hvp import inverse_ggn_vp, inverse_hvp, inverse_hvp_graph, newton_step
 from .cg import CGResult, cg
 from .batching import jacobian, vmap
 from .verify import check_grads, check_op

@@ -84,5 +84,19 @@ class Layout:
                 var(n.name or "v", n.shape, self.dtype), d))
         return out
 
+    def batch(self, v, caller: str) -> list:
+        """A batch of directions: arrays shaped (k, *shape) for each tensor (a list for a
+        list), with one k; a mismatch names the shapes expected."""
+        given = [v] if self.single or (len(self.nodes) == 1 and not isinstance(v, list)) \
+            else list(v)
+        arrays = [np.asarray(d, dtype=self.dtype) for d in given]
+        ks = {a.shape[0] if a.ndim else None for a in arrays}
+        if len(arrays) != len(self.nodes) or len(ks) != 1 or any(
+                a.shape[1:] != n.shape for a, n in zip(arrays, self.nodes)):
+            raise ShapeError(f"{caller}: a batch of v's must be shaped (k, *shape) for the "
+                             f"shapes {self.shapes_text()}, with one k; got "
+                             f"{', '.join(str(a.shape) for a in arrays)}")
+        return arrays
+
     def shapes_text(self) -> str:
         return ", ".join(str(n.shape) for n in self.nodes)

@@ -27,7 +27,7 @@ from graph.leaves import var
 
 from .backprop import grad
 from .hessian import ggn_vp, hvp
-from .inverse_hvp import inverse_hessian
+from .inverse_hessian import inverse_hessian
 
 # the methods of scipy.optimize.minimize that accept ``hessp``
 HESSP_METHODS = ("newton-cg", "trust-ncg", "trust-krylov", "trust-constr")

@@ -212,9 +212,12 @@ def test_auto_falls_back_to_cg_and_says_why():
     x = G.var("x", (3,))
     f = G.sum(G.exp(x) * G.sum(x * x))  # a dense Hessian with a loop no cheap tear breaks
     feed, V = {"x": np.array([0.1, 0.2, -0.3])}, np.array([1.0, 0.0, 2.0])
-    result = rop.inverse_hvp(f, x, V, feed, method="auto", tear_limit=0)
-    assert result.method.startswith("cg (no exact inverse")
-    np.testing.assert_allclose(result.x, dense_solve(f, x, feed, V)[0], rtol=1e-8)
+    dense = rop.inverse_hvp(f, x, V, feed, method="auto", tear_limit=0)
+    assert dense.method.startswith("dense (structural: the cheapest tear needs")
+    result = rop.inverse_hvp(f, x, V, feed, method="auto", tear_limit=0, dense_bytes=0)
+    assert result.method.startswith("cg (structural: ") and "dense: H would need" in result.method
+    for answer in (dense, result):
+        np.testing.assert_allclose(answer.x, dense_solve(f, x, feed, V)[0], rtol=1e-8)
 
 
 def test_auto_refuses_a_singular_hessian_instead_of_returning_cg_noise():

@@ -1,0 +1,349 @@
+"""H^-1 at one point, factored once, applied to many vectors: the exact routes (structural
+inversion of the HVP graph; a dense factorization of H formed by batched HVPs), CG last,
+chosen by cost; and the certificate every answer passes before it leaves.
+
+Every answer x = H^-1 v is certified: the residual |H x - v| / |v| (one more HVP) is at
+most max(rtol, 16 eps kappa), kappa = |H| |x| / |v| an honest lower estimate of cond(H), and
+kappa <= max_condition; otherwise CertificateError says what was found and what to try
+(docs/math.md, "Certificates").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graph import compile, evaluate
+from graph.compile import specialize
+from graph.errors import CertificateError, NotInvertibleError
+from graph.leaves import var
+from graph.ops.guards import certificate_tolerance, default_max_condition, recording_pivots
+from graph.traverse import fresh_names
+
+from .batching import dense_map, vmap
+from .cg import cg
+from .hessian import flatten
+from .inverse import KINK_TOL, TEAR_LIMIT
+from .inverse_routes import GRAPH_METHODS, graph_route
+from .layout import Layout
+
+METHODS = ("auto", "cg") + GRAPH_METHODS
+RTOL = 1e-10  # default tolerance of a certificate (before scaling by the condition)
+DIAGNOSE_LIMIT = 1000  # a refusal forms H to report its rank up to this many parameters
+DENSE_BYTES = 2**30  # the dense route's matrices (H and its inverse) fit in this
+
+
+@dataclass
+class InverseHVP:
+    """An inverse-Hessian-vector product and how it was obtained.
+
+    ``x`` is shaped like ``wrt`` (a list for a list; with a leading batch axis for a batch
+    of v's); ``method`` says which route computed it and why cheaper ones did not apply;
+    ``certificate`` is |H x - v| / |v| from one HVP, at most ``tolerance`` (checked), with
+    ``condition`` the estimate |H| |x| / |v| the tolerance was scaled by (for a batch, the
+    largest over the batch); ``notes`` lists fused solves, tears and factorizations. For a
+    block-diagonal approximation (``blocks=True``) the certificate is the largest block's,
+    and ``full_residual`` the residual with the full Hessian, reported, not checked.
+    """
+
+    x: object
+    method: str
+    certificate: float
+    tolerance: float = float("nan")
+    condition: float = float("nan")
+    notes: list = field(default_factory=list)
+    full_residual: float | None = None
+
+
+class AtPoint:
+    """directions -> nodes at a fixed point: every node that does not depend on the
+    directions is evaluated once (rop's "factor once"), the rest compiled; batches of
+    directions run through rop.vmap of the same nodes, compiled once per batch size."""
+
+    def __init__(self, nodes, directions, feed):
+        self.nodes = specialize(nodes, feed, keep=directions)
+        self.directions = directions
+        self._programs = {None: compile(self.nodes)}
+
+    def __call__(self, arrays, batch: int | None = None) -> list:
+        if batch not in self._programs:
+            batched = [var(name, (batch,) + d.shape, d.dtype) for name, d in zip(
+                fresh_names(self.nodes + self.directions, "batch", len(self.directions)),
+                self.directions)]
+            nodes = vmap(self.nodes, dict(zip(self.directions, batched)))
+            self._programs[batch] = (compile(nodes), batched)
+        if batch is None:
+            return self._programs[None](dict(zip([d.name for d in self.directions], arrays)))
+        program, batched = self._programs[batch]
+        return program(dict(zip([b.name for b in batched], arrays)))
+
+
+class InverseHessian:
+    """H^-1 (or G^-1) at one point, built and factored once, applied to many vectors.
+
+    Everything that depends only on the point (the forward pass, matrices to invert, their
+    factors) is computed when the object is made; a call does only the work that depends
+    on v, then certifies the answer with one product. See :func:`inverse_hessian`.
+    """
+
+    def __init__(self, product, f, targets, feed, method, *, rtol, max_condition, cg_tol,
+                 cg_max_iter, kink_tol, tear_limit, r, dense_bytes=DENSE_BYTES, label="H"):
+        if method not in METHODS:
+            raise ValueError(f"inverse_hessian: method must be one of {', '.join(METHODS)}; "
+                             f"got {method!r}")
+        self.layout = Layout(targets)
+        self.label, self.rtol = label, rtol
+        self.max_condition = default_max_condition(self.layout.dtype) \
+            if max_condition is None else max_condition
+        self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
+        directions = self.layout.variables("direction", [f])
+        self._product = AtPoint(product(targets, directions), directions, feed)
+        self.norm = self._norm_estimate()
+        self.notes: list[str] = []
+        self.setup_pivots: list = []
+        self._solve = self._matrix = None
+        self.method = self._build(product, f, targets, directions, feed, method, kink_tol,
+                                  tear_limit, r, dense_bytes)
+
+    # -- routes -------------------------------------------------------------------------
+    def _build(self, product, f, targets, directions, feed, method, kink_tol, tear_limit, r,
+               dense_bytes) -> str:
+        """Set up the route ``method`` asks for (``auto``: the cheapest that applies); the
+        route's description, with why cheaper ones did not apply."""
+        n = self.layout.size
+        dense_fits = 2 * n * n * self.layout.dtype.itemsize <= dense_bytes
+        if method in ("linear", "functional", "sympy", "fd") or method == "auto":
+            # a tear with n probes costs what forming H does: beyond that, dense is cheaper
+            limit = min(tear_limit, n) if method == "auto" and dense_fits \
+                else tear_limit
+            graph_method = "linear" if method == "auto" else method
+            try:
+                with recording_pivots() as self.setup_pivots:
+                    nodes, self.notes = graph_route(product, f, targets, directions,
+                                                    graph_method, kink_tol, limit, r)
+                    self._solve = AtPoint(nodes, directions, feed)
+                return graph_method
+            except NotInvertibleError as reason:
+                if method != "auto":
+                    raise
+                why = str(reason).splitlines()[-1 if "probes" in str(reason) else 0]
+        if method == "dense" or (method == "auto" and dense_fits):
+            with recording_pivots() as self.setup_pivots:
+                self._matrix = self._dense_inverse(product, targets, directions, feed)
+            return "dense" if method == "dense" else f"dense (structural: {why})"
+        if method == "auto":
+            return (f"cg (structural: {why}; dense: H would need {2 * n * n * 8 / 2**30:.1f} "
+                    f"GiB, more than dense_bytes)")
+        return "cg"
+
+    def _dense_inverse(self, product, targets, directions, feed) -> np.ndarray:
+        """H formed by batched products of the basis vectors, then inverted once: by
+        Cholesky when positive definite, else by LU, refused when numerically singular."""
+        n = self.layout.size
+        H = evaluate(dense_map([flatten(product(targets, directions))], directions,
+                               self.layout), feed)
+        H = 0.5 * (H + H.T)  # symmetric up to rounding: make it exactly so
+        eps = np.finfo(H.dtype).eps
+        try:
+            lower = np.linalg.cholesky(H)
+            pivots = np.diag(lower) ** 2
+            if np.min(pivots, initial=np.inf) <= n * eps * np.max(np.abs(np.diag(H)),
+                                                                  initial=0.0):
+                raise np.linalg.LinAlgError("a pivot at round-off level")
+            lower_inverse = np.linalg.inv(lower)
+            self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; Cholesky "
+                              f"(positive definite, smallest pivot {np.min(pivots):.3g})")
+            return lower_inverse.T @ lower_inverse
+        except np.linalg.LinAlgError:
+            pass
+        with np.errstate(all="ignore"):
+            try:
+                inverse = np.linalg.inv(H)
+            except np.linalg.LinAlgError:
+                inverse = np.full_like(H, np.inf)
+            condition = np.linalg.norm(H, 1) * np.linalg.norm(inverse, 1)
+        if not condition < 1 / (n * eps):
+            eigenvalues = np.linalg.eigvalsh(H)
+            rank = int(np.sum(np.abs(eigenvalues) > np.max(np.abs(eigenvalues)) * n * eps))
+            raise CertificateError(
+                f"inverse_hvp (dense) refused: {self.label} has rank {rank} of {n} "
+                f"(eigenvalues from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}, condition "
+                f"{condition:.3g}). {self._advice(None)}", condition=float(condition))
+        negative = int(np.sum(np.linalg.eigvalsh(H) < 0)) if n <= DIAGNOSE_LIMIT else None
+        self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; LU (not positive "
+                          f"definite{'' if negative is None else f': {negative} negative eigenvalues'}"
+                          f", condition {condition:.3g})")
+        return inverse
+
+    # -- applying -----------------------------------------------------------------------
+    def __call__(self, v, *, batched: bool = False) -> InverseHVP:
+        """The certified answer x = H^-1 v (``v`` shaped like ``wrt``, a list for a list;
+        with ``batched=True``, k of them along a leading axis, answered together)."""
+        if batched:
+            vs = self.layout.batch(v, "inverse_hessian")
+            k = vs[0].shape[0]
+            flat_v = np.concatenate([d.reshape(k, -1) for d in vs], axis=1)
+        else:
+            vs = self.layout.directions(v, "inverse_hessian")
+            k, flat_v = None, self.layout.pack(vs)[None]
+        notes, stop = list(self.notes), None
+        with recording_pivots() as pivots:
+            if self._matrix is not None:
+                flat_x = flat_v @ self._matrix
+            elif self._solve is not None:
+                flat_x = self._flat(self._solve(vs, k), k)
+            else:
+                flat_x, stop = self._cg(flat_v, notes)
+        certificate, condition = self._certificate(flat_x, flat_v)
+        tolerance = certificate_tolerance(self.rtol, condition, flat_v.dtype)
+        if not (np.all(np.isfinite(flat_x)) and condition <= self.max_condition
+                and certificate <= tolerance):
+            raise self._refusal(certificate, tolerance, condition, pivots, stop)
+        xs = [part.reshape(((k,) if batched else ()) + t.shape) for t, part in
+              zip(self.layout.nodes, np.split(flat_x if batched else flat_x[0],
+                                              self.layout.offsets, axis=-1))]
+        return InverseHVP(self.layout.restore(xs), self.method, certificate, tolerance,
+                          condition, notes)
+
+    def apply(self, flat_v) -> np.ndarray:
+        """H^-1 v on flat vectors (the entries of the wrt tensors raveled and joined)."""
+        x = self(self.layout.restore(self.layout.unpack(flat_v))).x
+        return self.layout.pack([x] if self.layout.single else x)
+
+    def _single(self, single: bool) -> "InverseHessian":
+        self.layout.single = single
+        return self
+
+    # -- pieces -------------------------------------------------------------------------
+    def _flat(self, arrays, k) -> np.ndarray:
+        """(batch, n) rows from per-tensor arrays (with a leading batch axis when k)."""
+        rows = 1 if k is None else k
+        return np.concatenate([np.asarray(a).reshape(rows, -1) for a in arrays], axis=1)
+
+    def _apply_product(self, flat_x) -> np.ndarray:
+        k = flat_x.shape[0]
+        parts = [p.reshape((k,) + t.shape) for t, p in
+                 zip(self.layout.nodes, np.split(flat_x, self.layout.offsets, axis=1))]
+        if k == 1:
+            return self._flat(self._product([p[0] for p in parts]), None)
+        return self._flat(self._product(parts, k), k)
+
+    def _norm_estimate(self) -> float:
+        """|H u| / |u| for a fixed random u: at most |H|_2, about |H|_F / sqrt(n)."""
+        n = self.layout.size
+        if n == 0:
+            return 1.0
+        u = np.random.default_rng(n).normal(size=(1, n)).astype(self.layout.dtype)
+        return float(np.linalg.norm(self._apply_product(u)) / np.linalg.norm(u))
+
+    def _certificate(self, flat_x, flat_v):
+        """The largest relative residual and condition estimate over the batch."""
+        applied = self._apply_product(flat_x)
+        v_norm = np.linalg.norm(flat_v, axis=1)
+        v_norm = np.where(v_norm > 0, v_norm, 1.0)
+        with np.errstate(all="ignore"):
+            certificate = float(np.max(np.linalg.norm(applied - flat_v, axis=1) / v_norm,
+                                       initial=0.0))
+            condition = float(np.max(self.norm * np.linalg.norm(flat_x, axis=1) / v_norm,
+                                     initial=0.0))
+        return certificate, condition
+
+    def _cg(self, flat_v, notes):
+        """CG on exact products, one right-hand side at a time."""
+        solutions, stops = [], []
+        for row in flat_v:
+            result = cg(lambda x: self._apply_product(x[None])[0], row, tol=self.cg_tol,
+                        eps=0.0, max_iter=self.cg_max_iter or 10 * max(row.size, 1),
+                        stop_on_negative_curvature=False)
+            solutions.append(result.x)
+            stops.append(result.stop)
+            notes.append(f"cg: {result.iterations} iterations, stopped on {result.stop}")
+        failed = [s for s in stops if s != "residual tolerance"]
+        return np.stack(solutions), (failed[0] if failed else stops[-1] if stops else None)
+
+    def _advice(self, stop) -> str:
+        if stop is not None and "curvature" in stop:
+            return (f"{self.label} is indefinite here and CG broke down: try method='linear' "
+                    f"or 'dense'")
+        return (f"{self.label} is singular or nearly so at this point: add damping or a "
+                f"regularizer (lambda/2 |w|^2 makes it {self.label} + lambda I), move to "
+                f"another point, or solve on the subspace where it is invertible")
+
+    def _refusal(self, certificate, tolerance, condition, pivots, stop) -> CertificateError:
+        found = []
+        if not np.isfinite(certificate) or not np.isfinite(condition):
+            found.append("the answer has NaN or Inf entries")
+        if condition > self.max_condition:
+            found.append(f"the point is numerically singular: condition estimate "
+                         f"|{self.label}| |x| / |v| = {condition:.3g} > max_condition = "
+                         f"{self.max_condition:.3g}")
+        if certificate > tolerance or not found:
+            found.append(f"the residual |{self.label} x - v| / |v| = {certificate:.3g} "
+                         f"exceeds the tolerance {tolerance:.3g} (rtol {self.rtol:g}, "
+                         f"condition estimate {condition:.3g})")
+        if stop is not None:
+            found.append(f"CG stopped on {stop}")
+        seen = list(self.setup_pivots) + list(pivots)
+        if seen:
+            where, worst = max(seen, key=lambda p: p[1])
+            found.append(f"the solve closest to singular was {where} (condition {worst:.3g})")
+        found.append(self._spectrum())
+        return CertificateError(
+            f"inverse_hvp ({self.method}) refused: " + "; ".join(f for f in found if f)
+            + f". {self._advice(stop)}", certificate=certificate, tolerance=tolerance,
+            condition=condition)
+
+    def _spectrum(self) -> str:
+        """The rank and extreme singular values of the dense matrix, when it is small."""
+        n = self.layout.size
+        if not 0 < n <= DIAGNOSE_LIMIT:
+            return ""
+        matrix = self._apply_product(np.eye(n, dtype=self.layout.dtype))
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        rank = int(np.sum(singular > singular[0] * n * np.finfo(matrix.dtype).eps))
+        return (f"{self.label} has rank {rank} of {n} (singular values from {singular[0]:.3g} "
+                f"down to {singular[-1]:.3g})")
+
+
+def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
+                    max_condition: float | None = None, cg_tol: float = 1e-12,
+                    cg_max_iter: int | None = None, kink_tol: float = KINK_TOL,
+                    tear_limit: int = TEAR_LIMIT, r: float = 1e-4,
+                    dense_bytes: int = DENSE_BYTES) -> InverseHessian:
+    """H^-1 at the point ``feed``, for the Hessian H of scalar ``f`` in ``wrt``: built,
+    compiled and factored once; call it with v (or a batch of v's) for a certified
+    :class:`InverseHVP`.
+
+    Routes: ``linear`` inverts the HVP graph (linear in v) node by node, with fused solves
+    and torn loops (exact); ``dense`` forms H by batched HVPs and factors it (Cholesky when
+    positive definite, else LU; refused when singular), if its matrices fit in
+    ``dense_bytes``; ``cg`` runs conjugate gradient on exact HVPs. ``auto`` takes the
+    cheapest exact route: ``linear`` unless its cheapest tear needs as many probes as
+    forming H would, then ``dense``, and ``cg`` only when neither fits; ``.method`` says
+    which and why. Also: ``functional`` (the R-operator of the functional inverse of the
+    gradient), ``sympy`` (tiny graphs), ``fd`` (finite differences of the functional
+    inverse, to show how poor that is: pass ``rtol=np.inf`` to see its answers).
+
+    Every answer is certified: |H x - v| / |v| <= max(rtol, 16 eps kappa), with kappa =
+    |H| |x| / |v| <= max_condition (default 1e-4 / eps); otherwise CertificateError.
+
+    >>> import graph as G, rop
+    >>> x = G.var("x", (2,))
+    >>> H_inv = rop.inverse_hessian(G.sum(x ** 3), x, {"x": [1.0, 2.0]})
+    >>> H_inv([6.0, 6.0]).x, H_inv([6.0, 12.0]).x
+    (array([1. , 0.5]), array([1., 1.]))
+    >>> H_inv([[6.0, 6.0], [6.0, 12.0]], batched=True).x
+    array([[1. , 0.5],
+           [1. , 1. ]])
+    """
+    from graph.traverse import as_list, match_variables
+
+    from .hessian import hvp
+
+    targets, single = as_list(wrt)
+    targets = match_variables([f], targets, "inverse_hessian")
+    return InverseHessian(lambda ts, ds: hvp(f, ts, ds), f, targets, feed, method,
+                          rtol=rtol, max_condition=max_condition, cg_tol=cg_tol,
+                          cg_max_iter=cg_max_iter, kink_tol=kink_tol, tear_limit=tear_limit,
+                          r=r, dense_bytes=dense_bytes)._single(single)
