@@ -32,6 +32,7 @@ METHODS = ("auto", "cg") + GRAPH_METHODS
 RTOL = 1e-10  # default tolerance of a certificate (before scaling by the condition)
 DIAGNOSE_LIMIT = 1000  # a refusal forms H to report its rank up to this many parameters
 DENSE_BYTES = 2**30  # the dense route's matrices (H and its inverse) fit in this
+REFINEMENTS = 2  # steps of iterative refinement an exact route may take to certify
 
 
 @dataclass
@@ -189,16 +190,23 @@ class InverseHessian:
             k, flat_v = None, self.layout.pack(vs)[None]
         notes, stop = list(self.notes), None
         with recording_pivots() as pivots:
-            if self._matrix is not None:
-                flat_x = flat_v @ self._matrix
-            elif self._solve is not None:
-                flat_x = self._flat(self._solve(vs, k), k)
-            else:
+            if self._matrix is None and self._solve is None:
                 flat_x, stop = self._cg(flat_v, notes)
-        certificate, condition = self._certificate(flat_x, flat_v)
-        tolerance = certificate_tolerance(self.rtol, condition, flat_v.dtype)
-        if not (np.all(np.isfinite(flat_x)) and condition <= self.max_condition
-                and certificate <= tolerance):
+            else:
+                flat_x = self._apply_inverse(flat_v)
+            for step in range(REFINEMENTS + 1):
+                applied = self._apply_product(flat_x)
+                certificate, condition = self._certificate(flat_x, flat_v, applied)
+                tolerance = certificate_tolerance(self.rtol, condition, flat_v.dtype)
+                ok = np.all(np.isfinite(flat_x)) and condition <= self.max_condition
+                if not ok or certificate <= tolerance or stop is not None or \
+                        step == REFINEMENTS:
+                    break
+                # iterative refinement: the route's own rounding (an ill-conditioned
+                # intermediate solve) corrected by solving for the residual
+                flat_x = flat_x + self._apply_inverse(flat_v - applied)
+                notes.append(f"refined by solving for the residual ({step + 1})")
+        if not (ok and certificate <= tolerance):
             raise self._refusal(certificate, tolerance, condition, pivots, stop)
         xs = [part.reshape(((k,) if batched else ()) + t.shape) for t, part in
               zip(self.layout.nodes, np.split(flat_x if batched else flat_x[0],
@@ -216,6 +224,17 @@ class InverseHessian:
         return self
 
     # -- pieces -------------------------------------------------------------------------
+    def _apply_inverse(self, flat_v) -> np.ndarray:
+        """The route's answer for each row of ``flat_v`` (exact routes only)."""
+        if self._matrix is not None:
+            return flat_v @ self._matrix
+        k = flat_v.shape[0]
+        parts = [p.reshape((k,) + t.shape) for t, p in
+                 zip(self.layout.nodes, np.split(flat_v, self.layout.offsets, axis=1))]
+        if k == 1:
+            return self._flat(self._solve([p[0] for p in parts]), None)
+        return self._flat(self._solve(parts, k), k)
+
     def _flat(self, arrays, k) -> np.ndarray:
         """(batch, n) rows from per-tensor arrays (with a leading batch axis when k)."""
         rows = 1 if k is None else k
@@ -237,9 +256,8 @@ class InverseHessian:
         u = np.random.default_rng(n).normal(size=(1, n)).astype(self.layout.dtype)
         return float(np.linalg.norm(self._apply_product(u)) / np.linalg.norm(u))
 
-    def _certificate(self, flat_x, flat_v):
+    def _certificate(self, flat_x, flat_v, applied):
         """The largest relative residual and condition estimate over the batch."""
-        applied = self._apply_product(flat_x)
         v_norm = np.linalg.norm(flat_v, axis=1)
         v_norm = np.where(v_norm > 0, v_norm, 1.0)
         with np.errstate(all="ignore"):

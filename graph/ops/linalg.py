@@ -286,6 +286,10 @@ solve = define_op(
     axis_map=lambda i, axis, a, b, context: axis if axis < len(a) - 2 or (
         i == 1 and not _vectors(a, b) and axis == len(b) - 1) else None,
     domain=(Interval(0.5, 1.5), REALS),
+    # a known matrix is inverted once, when the graph is built (refused there if singular):
+    # each evaluation then multiplies, instead of factoring again
+    simplify=lambda a, b, *, out_shape, context: _times(inv(a, context=context), b)
+    if a.is_const else None,
     examples=[Example(((2, 2), (2,))), Example(((2, 2), (2, 2))), Example(((2, 2, 2), (2, 2))),
               Example(((2, 2, 2), (2, 2, 3)))],
     doc="out = a^-1 b for a square a (n, n) and b (n,) or (n, m), or per matrix of a stack "

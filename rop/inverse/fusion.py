@@ -32,29 +32,31 @@ def fuse(solver, node, out, prefer_rule=False):
     if node.op.reduces and node.op.is_linear_in(0):
         return _weighted_reduction(solver, node, out)
     if node.op.elementwise and node.op.linear:
-        return _disjoint_embeddings(solver, node, out)
+        return _disjoint_embeddings(solver, node, out) or _regularized_gram(solver, node, out)
     return None
 
 
 def _affine_step(solver, q):
-    """(D, E, r) with q = D * r + E elementwise, r q's one unknown operand, D and E known
-    (E None when zero), read from the op's R-op rule: for an op affine in r, the slope is
-    the R-op with tangent 1, and the offset is the R-op of the other operands along their
-    own values (an op jointly linear in them); None when q is not of that form."""
+    """(D, E, r) with q = D * r + E elementwise, r q's one unknown operand (possibly in
+    several slots), D and E known (E None when zero), read from the op's R-op rule: for an
+    op affine in r, the slope is the R-op with tangent 1 (summed over r's slots), and the
+    offset is the R-op of the other operands along their own values (an op jointly linear
+    in them); None when q is not of that form."""
     op = q.op
     slots = [i for i, x in enumerate(q.inputs) if solver.is_unknown(x)]
-    if not op.elementwise or len(slots) != 1 or not op.affine_in(slots):
+    if not op.elementwise or not slots or len({q.inputs[i] for i in slots}) != 1:
         return None
-    i, r = slots[0], q.inputs[slots[0]]
-    slope = op.apply_rop(i, const(np.ones(r.shape, r.dtype)), _at_known(solver, q))
-    if op.is_linear_in(i) and op.linear:  # jointly linear: the other operands add on
-        known = _at_known(solver, q)
+    if not (op.affine_in(slots) and (len(slots) == 1 or op.linear)):
+        return None
+    r, known = q.inputs[slots[0]], _at_known(solver, q)
+    ones = const(np.ones(r.shape, r.dtype))
+    slope = functools.reduce(ops.add, [op.apply_rop(i, ones, known) for i in slots])
+    offset = None
+    if op.linear and all(op.is_linear_in(i) for i in slots):  # the other operands add on
         terms = [op.apply_rop(j, solver.value(x), known) for j, x in enumerate(q.inputs)
-                 if j != i and op.is_linear_in(j)]
+                 if j not in slots and op.is_linear_in(j)]
         terms = [t for t in terms if t is not None]
         offset = functools.reduce(ops.add, terms) if terms else None
-    else:  # linear in r alone (a product, a quotient): no offset
-        offset = None
     return slope, offset, r
 
 
@@ -89,10 +91,33 @@ def _uniform(factor):
 
 
 def _gram(solver, node, out, prefer_rule):
+    if prefer_rule and node.inputs[0].ndim == 2 and node.inputs[0].shape[0] == \
+            node.inputs[0].shape[1]:
+        return None
+    system = _gram_system(solver, node)
+    if system is None:
+        return None
+    u, a, factor, offset = system
+    if offset is not None:  # A^T (D * (A U) + E) = out  =>  A^T (D * (A U)) = out - A^T E
+        out = out - offset
+    solver.note(f"fused weighted Gram solve A^T (D * (A U)) = out at {solver.line(node)}")
+    if factor is None or factor.ndim == 0 or (u.ndim == 2 and factor.shape[-1] == 1):
+        weighted = a if factor is None else _rows_weighted(factor, a, (a.shape[0],) + u.shape[1:])
+        gram = ops.full_rank(a.T @ weighted, need="columns")
+        return {u: ops.solve(gram, out)}
+    if factor.ndim == 2 and factor.shape[0] == 1 and u.ndim == 2:  # one weight per column
+        gram = ops.full_rank(a.T @ a, need="columns")
+        return {u: ops.solve(gram, out) / factor}
+    return {u: _per_column_solve(a, ops.expand_to(factor, (a.shape[0],) + u.shape[1:]), out)}
+
+
+def _gram_system(solver, node):
+    """(U, A, D, c) with node = A^T (D * (A U)) + c, A known, U unknown, c known (None when
+    zero), when ``node`` is a matrix product of that form; else None."""
+    if node.op is not ops.matmul:
+        return None
     p, q = node.inputs
     if not solver.is_unknown(q) or solver.is_unknown(p) or p.ndim != 2 or q.ndim > 2:
-        return None
-    if prefer_rule and p.shape[0] == p.shape[1]:
         return None
     factor, offset, r = _strip_affine(solver, q)
     if r.op is not ops.matmul or not solver.is_unknown(r.inputs[1]) or r.inputs[0].ndim != 2:
@@ -100,19 +125,55 @@ def _gram(solver, node, out, prefer_rule):
     a = r.inputs[0]
     if solver.is_unknown(a) or not _is_transpose_of(p, a):
         return None
-    if offset is not None:  # A^T (D * (A U) + E) = out  =>  A^T (D * (A U)) = out - A^T E
-        out = out - solver.value(p) @ ops.expand_to(offset, q.shape)
-    u = r.inputs[1]
-    solver.note(f"fused weighted Gram solve A^T (D * (A U)) = out at {solver.line(node)}")
-    a = solver.value(a)
-    if factor is None or factor.ndim == 0 or (u.ndim == 2 and factor.shape[-1] == 1):
-        weighted = a if factor is None else _rows_weighted(factor, a, q.shape)
-        gram = ops.full_rank(a.T @ weighted, need="columns")
-        return {u: ops.solve(gram, out)}
-    if factor.ndim == 2 and factor.shape[0] == 1 and u.ndim == 2:  # one weight per column
-        gram = ops.full_rank(a.T @ a, need="columns")
-        return {u: ops.solve(gram, out) / factor}
-    return {u: _per_column_solve(a, ops.expand_to(factor, q.shape), out)}
+    shift = None if offset is None else solver.value(p) @ ops.expand_to(offset, q.shape)
+    return r.inputs[1], solver.value(a), factor, shift
+
+
+def _regularized_gram(solver, node, out):
+    """An L2 term added to a Gram system: with node = l0 x0 + l1 x1 (jointly linear),
+    x_g = s (A^T (D * (A U)) + h) + e_g and x_u = c U + e_u, the system
+    (l_g s A^T D A + l_u c I) U = out - l_g (s h + e_g) - l_u e_u is solved at once
+    (s, c, l scalars; D a scalar or one weight per row)."""
+    if len(node.inputs) != 2 or not all(solver.is_unknown(x) for x in node.inputs):
+        return None
+    slopes = [node.op.apply_rop(i, const(np.ones((), x.dtype)), node)
+              for i, x in enumerate(node.inputs)]
+    if not all(sl is not None and sl.is_const and sl.size == 1 for sl in slopes):
+        return None
+    sides = [_strip_affine(solver, x) for x in node.inputs]
+    for g, w in ((0, 1), (1, 0)):
+        (s, e_g, gram_node), (c, e_u, u) = sides[g], sides[w]
+        system = _gram_system(solver, gram_node)
+        if system is None or system[0] is not u or not (_scalar(s) and _scalar(c)):
+            continue
+        _, a, factor, shift = system
+        if factor is not None and not (factor.ndim == 0 or (u.ndim == 2
+                                                            and factor.shape[-1] == 1)):
+            continue
+        l_s, l_c = _times(slopes[g], s), _times(slopes[w], c)
+        rhs = out
+        for term, scale in ((shift, l_s), (e_g, slopes[g]), (e_u, slopes[w])):
+            if term is not None:
+                rhs = rhs - scale * ops.expand_to(term, out.shape)
+        weighted = a if factor is None else _rows_weighted(factor, a,
+                                                           (a.shape[0],) + u.shape[1:])
+        identity = const(np.eye(a.shape[1], dtype=a.dtype))
+        matrix = ops.full_rank(l_s * (a.T @ weighted) + l_c * identity, need="columns")
+        solver.note(f"fused regularized Gram solve (s A^T D A + c I) U = out at "
+                    f"{solver.line(node)}")
+        return {u: ops.solve(matrix, rhs)}
+    return None
+
+
+def _scalar(factor) -> bool:
+    return factor is None or (factor.is_const and factor.size == 1)
+
+
+def _times(slope, factor):
+    """slope * factor for scalar constants (None is 1)."""
+    if factor is None:
+        return slope
+    return const(np.asarray(slope.value * factor.value).reshape(()))
 
 
 def _is_transpose_of(p, a):
