@@ -114,8 +114,8 @@ def to_sympy(node: Node, symbols=None, *, max_depth=MAX_SYMPY_DEPTH):
         depth = sympy_depth(list(value.flat))
         if depth > max_depth:
             raise GraphError(f"to_sympy: the expression is nested {depth} levels deep, more "
-                             f"than max_depth={max_depth}: sympy could not print it under "
-                             f"Python's default recursion limit. Evaluate the graph "
+                             f"than max_depth={max_depth}: too deep for sympy to print safely "
+                             f"under Python's default recursion limit. Evaluate the graph "
                              f"numerically (graph.evaluate), or raise sys.setrecursionlimit "
                              f"and pass max_depth=None")
     if value.ndim == 0:
