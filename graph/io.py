@@ -3,7 +3,8 @@
 Loading never runs code from the file: ops are looked up by name in ``graph.op.REGISTRY``
 only, every entry is checked against the ones before it, and every node is rebuilt with
 ``Op.make`` (no folding, no simplification), so the loaded graph is the saved one, node for
-node. Every load error is a :class:`GraphFileError` naming the offending entry.
+node. Every load error is a :class:`GraphFileError` naming the offending entry. Saving
+checks the limits that loading checks, so a file that save writes, load reads back.
 
 >>> import graph as G
 >>> x = G.var("x", (2,))
@@ -21,6 +22,7 @@ import base64
 import binascii
 import json
 import math
+import os
 from reprlib import repr as _short  # a repr cut short: file contents may be huge
 
 import numpy as np
@@ -32,8 +34,11 @@ from .op import REGISTRY
 
 FORMAT = "rop-graph"
 VERSION = 1
-MAX_BYTES = 64 * 2**20  # size of the file text
-MAX_NODES = 100_000
+# limits of a file, the same for writing and reading (see _Limits)
+MAX_BYTES = 128 * 2**20  # size of the text: a million simple nodes take about 80 MiB
+MAX_NODES = 1_000_000
+MAX_EDGES = 4_000_000  # input references of all nodes together
+MAX_INPUTS = 2**16  # input references of one node (of a variadic op: concatenate)
 MAX_ENTRIES = 2**24  # entries of any declared shape, and of all constants together
 MAX_NDIM = 32
 INLINE = 64  # finite constants up to this many entries are written as nested lists
@@ -41,18 +46,56 @@ DTYPES = {name: np.dtype(name) for name in ("bool", "float16", "float32", "float
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}  # native byte order only
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 PARAM_DEPTH = 8  # nesting of tuples in params (indices are the deepest: 2 levels)
+FIELDS = {"var": ({"op", "name", "shape", "dtype"}, ()),  # (required, optional) of an entry
+          "const": ({"op", "shape", "dtype"}, {"data", "base64"})}
+OP_FIELDS = ({"op", "inputs", "params", "shape", "dtype"}, ())
 
 
 class GraphFileError(GraphError, ValueError):
     """A graph file that cannot be loaded: malformed, unsupported, inconsistent or too big.
 
-    The message names the offending entry, e.g. ``node 7: unknown op 'foo'``.
+    The message names the offending entry, e.g. ``node 7: unknown op 'foo'``. Saving a graph
+    over a limit of the format raises it too: load would refuse the file.
     """
 
 
+class _Limits:
+    """The limits of a file, counted entry by entry: dumps counts the entries it writes as
+    loads counts those it reads, so dumps refuses a graph exactly where load would refuse."""
+
+    def __init__(self, writing, max_bytes, max_nodes, max_entries, max_edges, max_inputs):
+        self.max = dict(bytes=max_bytes, nodes=max_nodes, entries=max_entries, edges=max_edges,
+                        inputs=max_inputs)
+        self.how = ("load would refuse the file: pass a larger max_{0}= to save or dumps, and "
+                    "to load or loads" if writing else "if the file is trusted, pass a larger "
+                    "max_{0}= to load or loads")
+        self.edges = self.constants = 0
+
+    def check(self, key, count, what):
+        if count > self.max[key]:
+            raise GraphFileError(f"{what}, over the limit of {self.max[key]} (max_{key}); "
+                                 + self.how.format(key))
+
+    def entry(self, entry):
+        """Count a node's entry, whose shape is valid, before any work on its data or inputs."""
+        size = math.prod(entry["shape"])
+        self.check("entries", size, f"shape {tuple(entry['shape'])} has {size} entries")
+        if entry["op"] == "const":
+            self.constants += size
+            self.check("entries", self.constants, f"the constants up to here hold "
+                                                  f"{self.constants} entries")
+        if isinstance(entry.get("inputs"), list):
+            count = len(entry["inputs"])
+            self.check("inputs", count, f"{entry['op']} has {count} inputs")
+            self.edges += count  # a variadic op can refer to one node millions of times
+            self.check("edges", self.edges, f"the nodes up to here have {self.edges} inputs")
+
+
 # -- writing ------------------------------------------------------------------------------
-def dumps(nodes) -> str:
-    """The JSON text of a node (or a list of nodes) and everything it depends on.
+def dumps(nodes, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES,
+          max_edges=MAX_EDGES, max_inputs=MAX_INPUTS) -> str:
+    """The JSON text of a node (or a list of nodes) and everything it depends on; a
+    GraphFileError if the text is over a limit (as for :func:`loads`): load would refuse it.
 
     >>> import graph as G
     >>> dumps(G.var("x")).splitlines()[1]
@@ -60,19 +103,30 @@ def dumps(nodes) -> str:
     """
     outputs, single = as_list(nodes)
     order = topo_order(outputs)
+    limits = _Limits(True, max_bytes, max_nodes, max_entries, max_edges, max_inputs)
+    limits.check("nodes", len(order), f"cannot save: {len(order)} nodes")
     index = {node: i for i, node in enumerate(order)}
+    entries = [_encode_node(n, index) for n in order]
+    for i, entry in enumerate(entries):
+        try:
+            limits.entry(entry)
+        except GraphFileError as error:
+            raise GraphFileError(f"cannot save node {i}: {error}") from None
     nonfinite = any(n.is_const and not np.all(np.isfinite(n.value)) for n in order)
     header = {"format": FORMAT, "version": VERSION, "single": single,
               "allow_nonfinite": nonfinite, "outputs": [index[n] for n in outputs]}
     # one node per line: the file stays readable and diffs well
-    body = ",\n  ".join(json.dumps(_encode_node(n, index), allow_nan=False) for n in order)
-    return json.dumps(header)[:-1] + f', "nodes": [\n  {body}\n]}}\n'
+    body = ",\n  ".join(json.dumps(entry, allow_nan=False) for entry in entries)
+    text = json.dumps(header)[:-1] + f', "nodes": [\n  {body}\n]}}\n'
+    limits.check("bytes", len(text), f"cannot save: {len(text)} bytes")  # ASCII text
+    return text
 
 
-def save(nodes, path) -> None:
-    """Write :func:`dumps` of ``nodes`` to the file ``path`` (UTF-8)."""
+def save(nodes, path, **limits) -> None:
+    """Write :func:`dumps` of ``nodes`` to the file ``path``; ``limits`` as for dumps."""
+    text = dumps(nodes, **limits)  # before opening: a refused graph leaves no file behind
     with open(path, "w", encoding="utf-8") as file:
-        file.write(dumps(nodes))
+        file.write(text)
 
 
 def _encode_node(node, index) -> dict:
@@ -126,26 +180,39 @@ def _encode_array(value) -> dict:
 
 
 # -- reading ------------------------------------------------------------------------------
-def load(path, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES):
-    """Read a graph file written by :func:`save`: the output node, or the list of them."""
+def load(path, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES,
+         max_edges=MAX_EDGES, max_inputs=MAX_INPUTS):
+    """Read a graph file written by :func:`save`: the output node, or the list of them.
+    The limits are those of :func:`loads`."""
+    limits = _Limits(False, max_bytes, max_nodes, max_entries, max_edges, max_inputs)
     try:
         with open(path, "rb") as file:
             data = file.read(max_bytes + 1)  # one byte more than allowed: enough to refuse
+            size = max(len(data), os.fstat(file.fileno()).st_size)  # to report, not to read
     except OSError as error:
         raise GraphFileError(f"{path}: cannot read the file: {error}") from error
-    return loads(data, max_bytes=max_bytes, max_nodes=max_nodes, max_entries=max_entries)
+    limits.check("bytes", size, f"file: {size} bytes")
+    return _read(data, limits)
 
 
-def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES):
+def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENTRIES,
+          max_edges=MAX_EDGES, max_inputs=MAX_INPUTS):
     """The graph in ``text`` (str or UTF-8 bytes): the output node, or the list of them.
+
+    A GraphFileError names what is wrong, e.g. a limit exceeded: max_bytes of text, max_nodes,
+    max_entries of a shape and of all constants, max_inputs of a node and max_edges in all.
 
     >>> loads('{"format": "rop-graph", "version": 1, "outputs": [0], "nodes": [{"op": "x"}]}')
     Traceback (most recent call last):
     graph.io.GraphFileError: node 0: unknown op 'x'
     """
-    doc = _parse(text, max_bytes)
-    _check_header(doc, max_nodes)
-    reader = _Reader(doc.get("allow_nonfinite", False), max_entries)
+    return _read(text, _Limits(False, max_bytes, max_nodes, max_entries, max_edges, max_inputs))
+
+
+def _read(text, limits):
+    doc = _parse(text, limits)
+    _check_header(doc, limits)
+    reader = _Reader(doc.get("allow_nonfinite", False), limits)
     for i, entry in enumerate(doc["nodes"]):
         try:
             reader.add(entry)
@@ -154,11 +221,10 @@ def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENT
     return _outputs(doc, reader.nodes)
 
 
-def _parse(text, max_bytes):
+def _parse(text, limits):
     if not isinstance(text, (str, bytes, bytearray)):
         raise GraphFileError(f"file: expected str or bytes, got {type(text).__name__}")
-    if len(text) > max_bytes:  # bytes of a file, characters of a str
-        raise GraphFileError(f"file: longer than {max_bytes} (the max_bytes limit)")
+    limits.check("bytes", len(text), f"file: {len(text)} bytes")  # characters of a str
     if not isinstance(text, str):
         try:
             text = bytes(text).decode("utf-8")
@@ -174,7 +240,7 @@ def _reject_constant(name):
     raise ValueError(f"{name} is not JSON; non-finite floats are written as {{\"float\": ...}}")
 
 
-def _check_header(doc, max_nodes):
+def _check_header(doc, limits):
     if not isinstance(doc, dict):
         raise GraphFileError("file: expected a JSON object at the top level")
     if doc.get("format") != FORMAT:
@@ -190,9 +256,7 @@ def _check_header(doc, max_nodes):
             raise GraphFileError(f"file: {key!r} must be true or false")
     if not isinstance(doc["nodes"], list):
         raise GraphFileError("file: \"nodes\" must be a list")
-    if len(doc["nodes"]) > max_nodes:
-        raise GraphFileError(f"file: {len(doc['nodes'])} nodes, over the limit of {max_nodes} "
-                             f"(max_nodes)")
+    limits.check("nodes", len(doc["nodes"]), f"file: {len(doc['nodes'])} nodes")
 
 
 def _outputs(doc, nodes):
@@ -211,27 +275,29 @@ def _outputs(doc, nodes):
 class _Reader:
     """Rebuilds nodes one entry at a time, each checked against the nodes before it."""
 
-    def __init__(self, allow_nonfinite, max_entries):
+    def __init__(self, allow_nonfinite, limits):
         self.nodes = []
         self.allow_nonfinite = allow_nonfinite
-        self.max_entries = max_entries
-        self.const_entries = 0
+        self.limits = limits
 
     def add(self, entry):
         if not isinstance(entry, dict) or not isinstance(entry.get("op"), str):
             raise GraphFileError("expected an object with an \"op\" name")
         name = entry["op"]
+        if name not in FIELDS and name not in REGISTRY:
+            raise GraphFileError(f"unknown op {_short(name)}")
+        _check_fields(entry, *FIELDS.get(name, OP_FIELDS))
+        shape, dtype = self.shape(entry["shape"]), _dtype(entry["dtype"])
+        self.limits.entry(entry)
         if name == "var":
-            _check_fields(entry, {"op", "name", "shape", "dtype"})
             if not isinstance(entry["name"], str) or not entry["name"]:
                 raise GraphFileError(f"a variable needs a non-empty string name, got "
                                      f"{_short(entry['name'])}")
-            node = var(entry["name"], self.shape(entry["shape"]), _dtype(entry["dtype"]))
+            node = var(entry["name"], shape, dtype)
         elif name == "const":
-            _check_fields(entry, {"op", "shape", "dtype"}, {"data", "base64"})
-            node = self.const(entry, self.shape(entry["shape"]), _dtype(entry["dtype"]))
+            node = self.const(entry, shape, dtype)
         else:
-            node = self.apply(name, entry)
+            node = self.apply(REGISTRY[name], entry, shape, dtype)
         self.nodes.append(node)
 
     def shape(self, value):
@@ -239,16 +305,9 @@ class _Reader:
                 and all(type(d) is int and d >= 0 for d in value)):
             raise GraphFileError(f"shape must be a list of at most {MAX_NDIM} non-negative "
                                  f"ints, got {_short(value)}")
-        if math.prod(value) > self.max_entries:
-            raise GraphFileError(f"shape {tuple(value)} has {math.prod(value)} entries, over "
-                                 f"the limit of {self.max_entries} (max_entries)")
         return tuple(value)
 
     def const(self, entry, shape, dtype):
-        self.const_entries += math.prod(shape)
-        if self.const_entries > self.max_entries:
-            raise GraphFileError(f"the constants hold more than {self.max_entries} entries "
-                                 f"in total (max_entries)")
         if ("data" in entry) == ("base64" in entry):
             raise GraphFileError("a constant needs exactly one of \"data\" and \"base64\"")
         if "data" in entry:
@@ -260,16 +319,11 @@ class _Reader:
                                  "set \"allow_nonfinite\": true")
         return const(array, dtype)  # dtype given: const() turns bool arrays into floats
 
-    def apply(self, name, entry):
-        op = REGISTRY.get(name)
-        if op is None:
-            raise GraphFileError(f"unknown op {_short(name)}")
-        _check_fields(entry, {"op", "inputs", "params", "shape", "dtype"})
-        shape, dtype = self.shape(entry["shape"]), _dtype(entry["dtype"])
+    def apply(self, op, entry, shape, dtype):
         inputs = self.inputs(op, entry["inputs"])
         node = _rebuild(op, inputs, _decode_params(entry["params"]))
         if node.shape != shape or node.dtype != dtype:
-            raise GraphFileError(f"recorded as {shape} {dtype}, but {name} of "
+            raise GraphFileError(f"recorded as {shape} {dtype}, but {op.name} of "
                                  f"{', '.join(x.label() for x in inputs)} gives "
                                  f"{node.shape} {node.dtype}")
         return node

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 import sympy
@@ -12,6 +13,13 @@ from .traverse import as_list, topo_order
 from .node import Node
 from .leaves import as_node
 from .shapes import object_array
+
+# sympy builds and prints expressions recursively, about 5 Python frames per level of
+# nesting at worst (a chain of functions such as tanh(tanh(...)); measured: with 100 frames
+# already in use, str() fails at depth 180 under Python's default recursion limit of 1000).
+# to_sympy refuses expressions nested deeper than this, which leaves the caller half the
+# limit (tests/test_symbolic.py prints the deepest accepted ones 300 frames down).
+MAX_SYMPY_DEPTH = 100
 
 
 def symbol_array(name: str, shape, **assumptions) -> np.ndarray:
@@ -53,13 +61,49 @@ def sympy_values(outputs, symbols=None) -> list[np.ndarray]:
         elif node.is_const:
             values[node] = object_array(np.vectorize(sympy_number, otypes=[object])(node.value))
         else:
-            value = node.op.sympy(*(values[x] for x in node.inputs), **node.params)
+            try:
+                value = node.op.sympy(*(values[x] for x in node.inputs), **node.params)
+            except RecursionError:  # sympy recursed through the operands' whole depth
+                raise GraphError(_too_deep(node, nodes)) from None
             values[node] = object_array(value)
     return [values[n] for n in nodes]
 
 
-def to_sympy(node: Node, symbols=None):
+def _too_deep(node, outputs) -> str:
+    depth = {}  # ops on the longest path from a leaf, computed without recursion
+    for n in topo_order(outputs):
+        depth[n] = max((depth[x] + 1 for x in n.inputs), default=0)
+    return (f"converting the graph to sympy: sympy exceeded Python's recursion limit "
+            f"({sys.getrecursionlimit()}) at a {node.op.name} node {depth[node]} ops deep, in a "
+            f"graph {max(depth[n] for n in outputs)} ops deep. Evaluate the graph numerically "
+            f"(graph.evaluate), or raise sys.setrecursionlimit")
+
+
+def sympy_depth(exprs) -> int:
+    """How deeply the sympy expressions nest (a symbol or number is 1), counted with an
+    explicit stack: recursion is what fails on the expressions this is meant to catch."""
+    depth = {}  # by id: hashing a sympy expression recurses through it
+    stack = [(e, False) for e in exprs]
+    while stack:
+        e, ready = stack.pop()
+        if ready:
+            depth[id(e)] = 1 + max((depth[id(a)] for a in _args(e)), default=0)
+        elif id(e) not in depth:
+            stack.append((e, True))
+            stack.extend((a, False) for a in _args(e) if id(a) not in depth)
+    return max((depth[id(e)] for e in exprs), default=0)
+
+
+def _args(e):
+    return getattr(e, "args", ())  # an op's sympy rule may leave a plain Python number
+
+
+def to_sympy(node: Node, symbols=None, *, max_depth=MAX_SYMPY_DEPTH):
     """The graph as sympy: an expression for a scalar, a Matrix for 2-D, an Array otherwise.
+
+    Raises GraphError for an expression nested more than ``max_depth`` levels deep (default
+    ``MAX_SYMPY_DEPTH``): sympy's printer would exceed Python's default recursion limit.
+    ``max_depth=None`` returns it anyway, for use under a raised ``sys.setrecursionlimit``.
 
     >>> import graph as G
     >>> x = G.var("x")
@@ -67,6 +111,14 @@ def to_sympy(node: Node, symbols=None):
     tanh(x)**2
     """
     value = sympy_values(node, symbols)[0]
+    if max_depth is not None:
+        depth = sympy_depth(list(value.flat))
+        if depth > max_depth:
+            raise GraphError(f"to_sympy: the expression is nested {depth} levels deep, more "
+                             f"than max_depth={max_depth}: too deep for sympy to print safely "
+                             f"under Python's default recursion limit. Evaluate the graph "
+                             f"numerically (graph.evaluate), or raise sys.setrecursionlimit "
+                             f"and pass max_depth=None")
     if value.ndim == 0:
         return value[()]
     if value.ndim == 2:

@@ -2,8 +2,10 @@
 every malformed, inconsistent, oversized or hostile file with a GraphFileError."""
 
 import base64
+import inspect
 import json
 import pickle
+import re
 import struct
 import time
 
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 import graph as G
 import rop
 from graph import ops
+from graph import io
 from graph.io import GraphFileError, dumps, load, loads, save
 from graph.op import REGISTRY
 from strategies import graphs
@@ -244,14 +247,27 @@ def test_rejects_nonfinite_constants_unless_allowed():
 
 def test_rejects_oversized_input():
     text = json.dumps(sample_doc())
-    reject(text, r"^file: longer than 100 \(the max_bytes limit\)", max_bytes=100)
-    reject(text.encode(), r"^file: longer than 100", max_bytes=100)
-    reject(text, r"^file: 6 nodes, over the limit of 5 \(max_nodes\)", max_nodes=5)
+    advice = "if the file is trusted, pass a larger max_bytes= to load or loads$"
+    reject(text, rf"^file: {len(text)} bytes, over the limit of 100 \(max_bytes\); {advice}",
+           max_bytes=100)
+    reject(text.encode(), rf"^file: {len(text)} bytes, over the limit of 100", max_bytes=100)
+    reject(text, r"^file: 6 nodes, over the limit of 5 \(max_nodes\); .* larger max_nodes=",
+           max_nodes=5)
     reject(edited(node_0={"shape": [10**6, 10**6]}), r"^node 0: shape \(1000000, 1000000\) has")
     reject(edited(node_0={"shape": [1] * 33}), r"^node 0: shape must be a list of at most 32")
     reject(dumps([G.const(np.ones(6)), G.const(np.ones(6))]),
-           r"^node 1: the constants hold more than 10 entries", max_entries=10)
+           r"^node 1: the constants up to here hold 12 entries, over the limit of 10 "
+           r"\(max_entries\)", max_entries=10)
     reject(text, r"^node 0: shape \(2, 3\) has 6 entries, over the limit of 5", max_entries=5)
+    reject(text, r"^node 2: mul has 2 inputs, over the limit of 1 \(max_inputs\)", max_inputs=1)
+    reject(text, r"^node 4: the nodes up to here have 4 inputs, over the limit of 3 "
+                 r"\(max_edges\)", max_edges=3)
+
+
+def test_load_reports_the_size_of_a_file_over_max_bytes(tmp_path):
+    (tmp_path / "big.json").write_text(" " * 1000)
+    with pytest.raises(GraphFileError, match=r"^file: 1000 bytes, over the limit of 100 "):
+        load(tmp_path / "big.json", max_bytes=100)
 
 
 def test_rejects_malformed_json():
@@ -320,6 +336,103 @@ def test_hostile_payloads_are_rejected_without_running_anything(tmp_path):
     doc = edited(node_3={"base64": call})
     reject(doc, r"^node 3: base64")
     assert not sentinel.exists()
+
+
+# -- save and load share their limits -----------------------------------------------------
+def test_save_and_load_have_the_same_limits_and_defaults():
+    keywords = {"max_bytes", "max_nodes", "max_entries", "max_edges", "max_inputs"}
+    for function in (dumps, loads, load):
+        parameters = inspect.signature(function).parameters
+        assert keywords <= parameters.keys()
+        assert {k: parameters[k].default for k in keywords} == {
+            k: getattr(io, k.upper()) for k in keywords}
+
+
+def chain(length):
+    y = G.var("x")
+    for _ in range(length):
+        y = ops.exp(y)
+    return y
+
+
+def test_save_refuses_a_graph_load_would_refuse(tmp_path):
+    f = chain(10)
+    with pytest.raises(GraphFileError, match=r"^cannot save: 11 nodes, over the limit of 10 "
+                       r"\(max_nodes\); load would refuse the file: pass a larger max_nodes= to "
+                       r"save or dumps, and to load or loads$"):
+        dumps(f, max_nodes=10)
+    with pytest.raises(GraphFileError, match=r"^cannot save node 2: the nodes up to here have 2 "
+                       r"inputs, over the limit of 1 \(max_edges\)"):
+        save(f, tmp_path / "f.json", max_edges=1)
+    assert not (tmp_path / "f.json").exists()
+    with pytest.raises(GraphFileError, match=r"^cannot save: \d+ bytes, over the limit of 500"):
+        dumps(f, max_bytes=500)
+    with pytest.raises(GraphFileError, match=r"^cannot save node 0: shape \(2, 3\) has 6 "):
+        dumps(G.var("x", (2, 3)), max_entries=5)
+    with pytest.raises(GraphFileError, match=r"^cannot save node 1: concatenate has 3 inputs"):
+        dumps(ops.concatenate([G.var("v", (2,))] * 3), max_inputs=2)
+    save(f, tmp_path / "f.json", max_nodes=11)
+    assert G.pretty(load(tmp_path / "f.json", max_nodes=11)) == G.pretty(f)
+
+
+LIMITS = ["max_bytes", "max_nodes", "max_entries", "max_edges", "max_inputs"]
+
+
+@given(graphs(max_nodes=5), st.dictionaries(st.sampled_from(LIMITS), st.integers(0, 40)))
+def test_dumps_refuses_exactly_what_loads_refuses(g, limits):
+    if "max_bytes" in limits:
+        limits["max_bytes"] *= 50
+    try:
+        text = dumps(g.output, **limits)
+    except GraphFileError as error:
+        with pytest.raises(GraphFileError) as refused:  # the same text, read with the same limits
+            loads(dumps(g.output), **limits)
+        saving = str(error).replace("cannot save node", "node").replace("cannot save:", "file:")
+        if "(max_bytes)" not in str(refused.value):  # loads checks the size first, dumps last
+            assert saving.split(";")[0] == str(refused.value).split(";")[0]
+    else:
+        assert dumps(loads(text, **limits)) == text
+
+
+# -- variadic ops: the inputs of one node and of all nodes are bounded --------------------
+def concatenations(inputs_per_node):
+    """The text of a file with one variable and concatenate nodes of the given numbers of
+    inputs, each input the variable: written by hand, as a hostile file would be."""
+    lines = ['{"op": "var", "name": "x", "shape": [1], "dtype": "float64"}']
+    for count in inputs_per_node:
+        lines.append(f'{{"op": "concatenate", "inputs": [{", ".join(["0"] * count)}], '
+                     f'"params": {{"axis": 0}}, "shape": [{count}], "dtype": "float64"}}')
+    return (f'{{"format": "rop-graph", "version": 1, "single": true, '
+            f'"outputs": [{len(lines) - 1}], "nodes": [\n{",".join(lines)}\n]}}')
+
+
+@given(st.lists(st.integers(1, 50), min_size=1, max_size=6), st.integers(1, 60),
+       st.integers(1, 120))
+def test_variadic_nodes_over_a_limit_are_refused(counts, max_inputs, max_edges):
+    text = concatenations(counts)
+    edges = np.cumsum(counts)
+    over = [i for i, c in enumerate(counts) if c > max_inputs or edges[i] > max_edges]
+    if not over:
+        assert loads(text, max_inputs=max_inputs, max_edges=max_edges).shape == (counts[-1],)
+        return
+    node = over[0] + 1
+    match = (rf"^node {node}: concatenate has {counts[over[0]]} inputs, over the limit of "
+             rf"{max_inputs} \(max_inputs\)" if counts[over[0]] > max_inputs else
+             rf"^node {node}: the nodes up to here have {edges[over[0]]} inputs, over the "
+             rf"limit of {max_edges} \(max_edges\)")
+    reject(text, match, max_inputs=max_inputs, max_edges=max_edges)
+
+
+def test_a_huge_variadic_node_is_refused_quickly():
+    # the input count is checked before any work per input: rebuilding, compiling or
+    # differentiating a node with millions of inputs costs far more than reading its entry
+    text = concatenations([2_000_000])  # 6 MB; 64 MiB would hold ten times as many
+    start = time.perf_counter()
+    reject(text, r"^node 1: concatenate has 2000000 inputs, over the limit of 65536 "
+                 r"\(max_inputs\); if the file is trusted, pass a larger max_inputs= to load")
+    assert time.perf_counter() - start < 2.0
+    reject(concatenations([io.MAX_INPUTS] * 3), r"^node 3: the nodes up to here have 196608 "
+           r"inputs, over the limit of 150000 \(max_edges\)", max_edges=150_000)
 
 
 # -- fuzzing: any mutation loads or raises GraphFileError, quickly ------------------------
