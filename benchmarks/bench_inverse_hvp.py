@@ -22,7 +22,6 @@ import numpy as np  # noqa: E402
 
 import graph as G  # noqa: E402
 import rop  # noqa: E402
-from rop.inverse_hvp import inverse_hvp_graph  # noqa: E402
 
 DENSE_LIMIT = 4096  # parameters per block up to which H is formed (4096^2 doubles: 128 MB)
 
@@ -85,12 +84,12 @@ def measure(n, quick):
         v = rng.normal(size=W.shape)
         feed["v"] = v  # a variable: the solve with v is timed, not folded into constants
         start = time.perf_counter()
-        nodes, notes = inverse_hvp_graph(f, W, G.var("v", W.shape), "linear")
-        program = G.compile(nodes)
-        program(feed)
+        inverse = rop.inverse_hessian(f, W, {k: x for k, x in feed.items() if k != "v"})
+        inverse(v)
         build = time.perf_counter() - start
-        t_exact = best_time(lambda: program(feed), repeats)
-        x = program(feed)[0]
+        notes = inverse.notes
+        t_exact = best_time(lambda inverse=inverse, v=v: inverse(v), repeats)
+        x = inverse(v).x
         hv = G.evaluate(rop.hvp(f, W, x), feed)
         certificate = np.linalg.norm(hv - v) / np.linalg.norm(v)
         row = dict(n=n, block=W.name, params=W.size, grad=t_grad, exact=t_exact, build=build,

@@ -14,10 +14,10 @@ import sys
 import tracemalloc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import compare_peers  # noqa: E402  (first: pins BLAS threads before numpy is imported)
+import compare_peers
 
-import graph as G  # noqa: E402
-import rop  # noqa: E402
+import graph as G
+import rop
 
 TARGET = 1.5
 WORKLOADS = ("medium", "large")

@@ -8,7 +8,6 @@ signature in it matches the code."""
 
 from __future__ import annotations
 
-import ast
 import importlib
 import inspect
 import pathlib
@@ -21,6 +20,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from anywhere: this checkout's 
 import graph  # noqa: E402 - after the path is set
 import graph.io  # noqa: E402
 import rop  # noqa: E402
+
 API = ROOT / "docs" / "api.md"
 TABLE_HEADER = "| name | signature | description |"
 
@@ -198,8 +198,8 @@ SECTIONS = [
     ("graph: errors",
      ("Every error rop raises is a `GraphError`, and also the builtin exception users "
       "already catch (`ValueError`, `KeyError`, ...)."),
-     [("table", ["graph.GraphError", "graph.ShapeError", "graph.OutOfBoundsError", "graph.AxisError",
-                 "graph.DomainError", "graph.CertificateError",
+     [("table", ["graph.GraphError", "graph.ShapeError", "graph.OutOfBoundsError",
+                 "graph.AxisError", "graph.DomainError", "graph.CertificateError",
                  "graph.FeedError", "graph.MissingRuleError", "graph.NotInvertibleError",
                  "graph.RuleCheckError", "graph.GraphFileError", "rop.optim.NonFiniteError"])]),
     ("graph: saving and loading",

@@ -6,10 +6,10 @@ installed)
 """
 
 import numpy as np
+from inverse_hessian import rosenbrock
 
 import graph as G
 import rop
-from inverse_hessian import rosenbrock
 
 START, TARGET = (-1.2, 1.0), 1e-10
 W = G.var("w", (2,))

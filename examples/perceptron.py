@@ -17,7 +17,6 @@ Run:  python examples/perceptron.py
 """
 
 import numpy as np
-
 from threshold_units import GATES, truth_table
 
 

@@ -17,11 +17,11 @@ from collections import OrderedDict
 import numpy as np
 
 from .feed import check_value, resolve_feed
+from .leaves import const
 from .memory import KEEPING_MEMORY  # noqa: F401 - imported for its effect on malloc
 from .node import Node
 from .pretty import numbered
 from .rewrite import optimize
-from .leaves import const
 from .substitute import substitute
 from .traverse import as_list, depends_on, restore, topo_order, variables
 
@@ -114,7 +114,7 @@ def _generate(order, inputs, outputs):
     return source, namespace["program"]
 
 
-def compile(outputs) -> Program:  # noqa: A001 - the name users expect
+def compile(outputs) -> Program:
     """Compile a node or list of nodes into a reusable :class:`Program` (cached).
 
     The cache holds the most recent programs, at most ``CACHE_PROGRAMS`` of them and

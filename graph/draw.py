@@ -18,8 +18,8 @@ import html
 import pathlib
 from collections import Counter, deque
 
-from .traverse import as_list, topo_order
 from .pretty import _const_summary, describe
+from .traverse import as_list, topo_order
 
 INSTALL_HINT = ('install the Python package with  pip install "rop[draw]"  and the Graphviz '
                 'program "dot" with  apt-get install graphviz  (macOS: brew install graphviz)')

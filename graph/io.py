@@ -28,9 +28,9 @@ from reprlib import repr as _short  # a repr cut short: file contents may be hug
 import numpy as np
 
 from .errors import GraphError
-from .traverse import as_list, topo_order
 from .leaves import const, var
 from .op import REGISTRY
+from .traverse import as_list, topo_order
 
 FORMAT = "rop-graph"
 VERSION = 1

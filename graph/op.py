@@ -43,7 +43,7 @@ from .errors import GraphError
 from .leaves import as_nodes, const
 from .node import Node
 
-REGISTRY: dict[str, "Op"] = {}
+REGISTRY: dict[str, Op] = {}
 _REWRITING = contextvars.ContextVar("rewriting", default=True)
 
 

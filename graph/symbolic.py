@@ -9,10 +9,10 @@ import numpy as np
 import sympy
 
 from .errors import GraphError
-from .traverse import as_list, topo_order
-from .node import Node
 from .leaves import as_node
+from .node import Node
 from .shapes import object_array
+from .traverse import as_list, topo_order
 
 # sympy builds and prints expressions recursively, about 5 Python frames per level of
 # nesting at worst (a chain of functions such as tanh(tanh(...)); measured: with 100 frames
@@ -165,7 +165,7 @@ def from_sympy(expr, symbols: dict) -> Node:
     functions = _functions()
     symbols = {sympy.sympify(k): as_node(v) for k, v in symbols.items()}
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def build(e):
         if e in symbols:
             return symbols[e]

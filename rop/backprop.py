@@ -8,8 +8,8 @@ import numpy as np
 
 from graph import ops
 from graph.errors import ShapeError
-from graph.traverse import as_list, depends_on, match_variables, topo_order
 from graph.leaves import as_node, const
+from graph.traverse import as_list, depends_on, match_variables, topo_order
 
 
 def _merge_scatters(contributions):

@@ -11,8 +11,8 @@ import numpy as np
 import graph as G
 
 from .hessian import fd_hvp, hessian, hvp
-from .models import feed_of, flat, mlp, mlp_layers, mlp_values
 from .inverse_hvp import inverse_hvp
+from .models import feed_of, flat, mlp, mlp_layers, mlp_values
 from .optim import GradientDescent, HessianFree, Objective, minimize
 
 

@@ -9,14 +9,14 @@ import numpy as np
 
 from graph import evaluate, ops
 from graph.errors import ShapeError
-from graph.traverse import as_list, fresh_names, match_variables, restore
 from graph.leaves import as_node, const, var
 from graph.substitute import substitute
+from graph.traverse import as_list, fresh_names, match_variables, restore
 
 from .backprop import grad, vjp
+from .batching import dense_map, vmap
 from .forward import jvp
 from .layout import Layout
-from .batching import dense_map, vmap
 
 
 def _directions(f, wrt, v, caller):

@@ -171,10 +171,10 @@ class InverseHessian:
                 f"inverse_hvp (dense) refused: {self.label} has rank {rank} of {n} "
                 f"(eigenvalues from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}, condition "
                 f"{condition:.3g}). {self._advice(None)}", condition=float(condition))
-        negative = int(np.sum(np.linalg.eigvalsh(H) < 0)) if n <= DIAGNOSE_LIMIT else None
+        inertia = "" if n > DIAGNOSE_LIMIT else \
+            f": {int(np.sum(np.linalg.eigvalsh(H) < 0))} negative eigenvalues"
         self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; LU (not positive "
-                          f"definite{'' if negative is None else f': {negative} negative eigenvalues'}"
-                          f", condition {condition:.3g})")
+                          f"definite{inertia}, condition {condition:.3g})")
         return inverse
 
     # -- applying -----------------------------------------------------------------------
@@ -219,7 +219,7 @@ class InverseHessian:
         x = self(self.layout.restore(self.layout.unpack(flat_v))).x
         return self.layout.pack([x] if self.layout.single else x)
 
-    def _single(self, single: bool) -> "InverseHessian":
+    def _single(self, single: bool) -> InverseHessian:
         self.layout.single = single
         return self
 

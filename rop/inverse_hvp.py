@@ -16,8 +16,7 @@ from graph.traverse import as_list, match_variables, restore
 from .backprop import grad
 from .hessian import ggn_vp, hvp
 from .inverse import KINK_TOL, TEAR_LIMIT
-from .inverse_hessian import (DENSE_BYTES, RTOL, AtPoint, InverseHessian, InverseHVP,
-                              inverse_hessian)
+from .inverse_hessian import DENSE_BYTES, RTOL, AtPoint, InverseHessian, InverseHVP, inverse_hessian
 from .inverse_routes import GRAPH_METHODS, certify_graph, graph_route
 from .layout import Layout
 

@@ -21,9 +21,9 @@ import scipy.sparse.linalg
 import graph as G
 from graph.errors import FeedError
 from graph.feed import resolve_feed
-from graph.traverse import as_list, fresh_names, variables
-from graph.node import Node
 from graph.leaves import var
+from graph.node import Node
+from graph.traverse import as_list, fresh_names, variables
 
 from .backprop import grad
 from .hessian import ggn_vp, hvp

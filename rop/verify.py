@@ -10,11 +10,11 @@ import sympy
 
 from graph import evaluate, ops
 from graph.errors import NotInvertibleError, RuleCheckError
-from graph.traverse import as_list
 from graph.leaves import as_node, const, var
 from graph.op import Op
 from graph.shapes import object_array
 from graph.symbolic import symbol_array, sympy_values
+from graph.traverse import as_list
 
 from .backprop import vjp
 from .forward import jvp

@@ -5,10 +5,9 @@ torch, autograd) are compared when installed and skipped otherwise."""
 
 import math
 
-import pytest
-
 import compare_peers
 import memory
+import pytest
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,8 @@ never from the examples' output.
 import itertools
 
 import numpy as np
-import pytest
-
-
 import perceptron as P
+import pytest
 import threshold_units as TU
 
 BOOLEAN = {

@@ -3,10 +3,8 @@
 import importlib.util
 import shutil
 
-import numpy as np
-
-
 import draw_graphs
+import numpy as np
 import pearlmutter_hvp
 
 

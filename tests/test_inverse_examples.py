@@ -2,12 +2,10 @@
 products to round-off, finite differences far behind, Newton far ahead of gradient descent."""
 
 
-import numpy as np
-import pytest
-
-
 import inverse_hessian
 import newton_rosenbrock
+import numpy as np
+import pytest
 
 
 def tolerance(cond):

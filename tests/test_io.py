@@ -5,7 +5,6 @@ import base64
 import inspect
 import json
 import pickle
-import re
 import struct
 import time
 
@@ -13,14 +12,13 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import graphs
 
 import graph as G
 import rop
-from graph import ops
-from graph import io
+from graph import io, ops
 from graph.io import GraphFileError, dumps, load, loads, save
 from graph.op import REGISTRY
-from strategies import graphs
 
 
 def same_values(a, b):

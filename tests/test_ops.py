@@ -5,8 +5,7 @@ import pytest
 
 import graph as G
 import rop
-from graph import ops
-from graph import Example, Op
+from graph import Example, Op, ops
 
 
 @pytest.mark.parametrize("op", G.all_ops(), ids=lambda op: op.name)

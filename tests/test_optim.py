@@ -11,6 +11,7 @@ from optim_problems import EXACT, least_squares, regression_net, rosenbrock_obje
 import graph as G
 from rop.optim import COST, HessianFree, Objective, levenberg_marquardt, minimize
 
+
 def test_objective_products_match_closed_forms():
     objective, X, y = least_squares()
     w, v = np.array([0.3, -1.0, 2.0]), np.array([1.0, 2.0, -0.5])

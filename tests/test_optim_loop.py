@@ -8,16 +8,21 @@ import types
 
 import numpy as np
 import pytest
+import rosenbrock
 import scipy.optimize
+import xor_network
 from optim_problems import least_squares
 
 import graph as G
-from rop.optim import (Adam, GradientDescent, Newton, NonFiniteError, Objective,
-                       OptimizeResult, minimize)
-
-
-import rosenbrock
-import xor_network
+from rop.optim import (
+    Adam,
+    GradientDescent,
+    Newton,
+    NonFiniteError,
+    Objective,
+    OptimizeResult,
+    minimize,
+)
 
 
 def convex_problem():

@@ -84,7 +84,7 @@ STEPS = {
 def test_every_accepted_expression_prints(name, default_recursion_limit):
     """Deeper and deeper graphs: each one accepted prints, until one is refused."""
     y = x
-    for depth in range(1, 4 * MAX_SYMPY_DEPTH):
+    for _ in range(1, 4 * MAX_SYMPY_DEPTH):
         y = STEPS[name](y)
         try:
             expr = G.to_sympy(y)

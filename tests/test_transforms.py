@@ -1,6 +1,7 @@
 """grad, vjp, jvp, hvp, ggn_vp, hessian, fd_hvp and check_grads on graphs with known answers."""
 
 
+import handwritten
 import numpy as np
 import pytest
 
@@ -8,8 +9,6 @@ import graph as G
 import rop
 from graph import ops
 from rop.models import feed_of, flat, mlp, mlp_layers, mlp_values
-
-import handwritten  # noqa: E402 - the plain-numpy Pearlmutter recursion, our oracle
 
 
 def test_grad_closed_forms():

@@ -10,7 +10,6 @@ from strategies import graphs, scalar_of, usable
 
 import graph as G
 import rop
-
 from graph import ops
 
 RTOL_EXACT = 1e-9  # two exact computations of one value differ by round-off only

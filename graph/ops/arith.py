@@ -5,8 +5,15 @@ import operator
 import numpy as np
 import sympy
 
-from ..domains import NONNEGATIVE_IMAGE, POSITIVE, POSITIVE_IMAGE, REALS, Example, Interval
-from ..domains import NoInverse
+from ..domains import (
+    NONNEGATIVE_IMAGE,
+    POSITIVE,
+    POSITIVE_IMAGE,
+    REALS,
+    Example,
+    Interval,
+    NoInverse,
+)
 from ..leaves import const, is_one, is_zero
 from ..op import define_op
 from ..shapes import aligned_axis, broadcast_shape
@@ -202,7 +209,7 @@ def _pow_image(i, inputs, params):
                                                         NONNEGATIVE_IMAGE)
 
 
-pow = broadcast_op(  # noqa: A001 - numpy's name for the op
+pow = broadcast_op(
     "pow", numpy=np.power, sympy=operator.pow,
     # d(x**y)/dx = y x**(y-1),  d(x**y)/dy = x**y log x  (only built when y varies)
     rop=(lambda dx, x, y, *, out: _pow_deriv_base(x, y) * dx,

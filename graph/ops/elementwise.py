@@ -3,8 +3,14 @@
 import numpy as np
 import sympy
 
-from ..domains import (NONNEGATIVE_IMAGE, POSITIVE, POSITIVE_IMAGE, REALS, UNIT, Example,
-                       Interval, NoInverse)
+from ..domains import (
+    NONNEGATIVE_IMAGE,
+    POSITIVE,
+    POSITIVE_IMAGE,
+    UNIT,
+    Interval,
+    NoInverse,
+)
 from .families import elementwise_op
 
 

@@ -4,7 +4,7 @@ that users define their ops the way the library does (docs/new_op.md)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

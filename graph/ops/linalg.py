@@ -9,7 +9,6 @@ from ..errors import NotInvertibleError, ShapeError
 from ..op import define_op
 from ..shapes import broadcast_shape, object_array
 from .guards import _context, full_rank, record_pivot
-from .reduce import sum
 from .structure import batch_size, broadcast_to, reshape, transpose
 
 

@@ -62,7 +62,7 @@ def _object_sum(x, axis, keepdims):
     return object_array(np.sum(x, axis=axis, keepdims=keepdims))
 
 
-sum = define_op(  # noqa: A001 - numpy's name for the op
+sum = define_op(
     "sum", arity=1, normalize=_axis_params("sum"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     sympy=_object_sum,

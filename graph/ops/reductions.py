@@ -102,8 +102,8 @@ def _extremum(name, numpy_fn, sympy_fn, largest):
     return op
 
 
-max = _extremum("max", np.max, sympy.Max, largest=True)  # noqa: A001 - numpy's name
-min = _extremum("min", np.min, sympy.Min, largest=False)  # noqa: A001 - numpy's name
+max = _extremum("max", np.max, sympy.Max, largest=True)
+min = _extremum("min", np.min, sympy.Min, largest=False)
 
 
 # -- prod -----------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ class Solver:
     def notes(self) -> list:
         return list(self._notes)
 
-    def fork(self) -> "Solver":
+    def fork(self) -> Solver:
         """An independent state over the same graph (a tear is tried on a fork)."""
         other = object.__new__(Solver)
         other.__dict__.update(self.__dict__)
