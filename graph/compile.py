@@ -46,7 +46,7 @@ class Program:
         self.rewritten = optimize(self.outputs)
         self.variables = variables(self.rewritten)  # those the rewritten graph still reads
         self.nodes = topo_order(self.rewritten)
-        self.nbytes = sum(n.value.nbytes for n in self.nodes if n.is_const)
+        self.nbytes = sum(n.value.nbytes for n in self.nodes if n.value is not None)
         self.source, self._run = _generate(self.nodes, self.variables, self.rewritten)
 
     def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:

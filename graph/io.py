@@ -112,7 +112,7 @@ def dumps(nodes, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_EN
             limits.entry(entry)
         except GraphFileError as error:
             raise GraphFileError(f"cannot save node {i}: {error}") from None
-    nonfinite = any(n.is_const and not np.all(np.isfinite(n.value)) for n in order)
+    nonfinite = any(n.value is not None and not np.all(np.isfinite(n.value)) for n in order)
     header = {"format": FORMAT, "version": VERSION, "single": single,
               "allow_nonfinite": nonfinite, "outputs": [index[n] for n in outputs]}
     # one node per line: the file stays readable and diffs well

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 
@@ -18,9 +20,16 @@ class Node:
     """
 
     __slots__ = ("op", "inputs", "params", "shape", "dtype", "name", "value", "__weakref__")
+    op: Any  # an Op, or the Leaf marker of variables and constants
+    inputs: tuple[Node, ...]
+    params: dict
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    name: str  # a variable's name ("" for other nodes)
+    value: np.ndarray | None
     __array_ufunc__ = None  # numpy defers to our reflected operators: array * node -> node
 
-    def __init__(self, op, inputs, params, shape, dtype, name=None, value=None):
+    def __init__(self, op, inputs, params, shape, dtype, name="", value=None):
         set_ = object.__setattr__
         set_(self, "op", op)
         set_(self, "inputs", tuple(inputs))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sys
+import types
 from typing import Protocol
 
 import numpy as np
@@ -294,7 +295,7 @@ _HELPERS = {__name__, "graph.ops.families"}  # family helpers call define_op for
 
 def _defining_module() -> str:
     """The module whose code defines the op (past define_op and the family helpers)."""
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None and frame.f_globals.get("__name__") in _HELPERS:
         frame = frame.f_back
     return "" if frame is None else frame.f_globals.get("__name__", "")

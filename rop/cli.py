@@ -147,7 +147,8 @@ def _info(args):
     print(f"  variables ({sum(math.prod(v.shape) for v in variables)} entries):")
     for v in variables:
         print(f"    {v.name}: {v.shape} {v.dtype}")
-    print(f"  constants: {len(constants)} ({sum(c.value.nbytes for c in constants)} bytes)")
+    size = sum(c.value.nbytes for c in constants if c.value is not None)
+    print(f"  constants: {len(constants)} ({size} bytes)")
     print("  ops: " + ", ".join(f"{name} x{count}" for name, count in ops.most_common()))
     return 0
 

@@ -11,6 +11,7 @@ kappa <= max_condition; otherwise CertificateError says what was found and what 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class InverseHVP:
     and ``full_residual`` the residual with the full Hessian, reported, not checked.
     """
 
-    x: object
+    x: Any
     method: str
     certificate: float
     tolerance: float = float("nan")
@@ -65,7 +66,7 @@ class AtPoint:
     def __init__(self, nodes, directions, feed):
         self.nodes = specialize(nodes, feed, keep=directions)
         self.directions = directions
-        self._programs = {None: compile(self.nodes)}
+        self._programs: dict[int | None, tuple] = {None: (compile(self.nodes), directions)}
 
     def __call__(self, arrays, batch: int | None = None) -> list:
         if batch not in self._programs:
@@ -74,10 +75,8 @@ class AtPoint:
                 self.directions)]
             nodes = vmap(self.nodes, dict(zip(self.directions, batched)))
             self._programs[batch] = (compile(nodes), batched)
-        if batch is None:
-            return self._programs[None](dict(zip([d.name for d in self.directions], arrays)))
-        program, batched = self._programs[batch]
-        return program(dict(zip([b.name for b in batched], arrays)))
+        program, inputs = self._programs[batch]
+        return program(dict(zip([d.name for d in inputs], arrays)))
 
 
 class InverseHessian:
@@ -103,7 +102,8 @@ class InverseHessian:
         self.norm = self._norm_estimate()
         self.notes: list[str] = []
         self.setup_pivots: list = []
-        self._solve = self._matrix = None
+        self._solve: AtPoint | None = None
+        self._matrix: np.ndarray | None = None
         self.method = self._build(product, f, targets, directions, feed, method, kink_tol,
                                   tear_limit, r, dense_bytes)
 
@@ -228,6 +228,7 @@ class InverseHessian:
         """The route's answer for each row of ``flat_v`` (exact routes only)."""
         if self._matrix is not None:
             return flat_v @ self._matrix
+        assert self._solve is not None, "an exact route was set up"
         k = flat_v.shape[0]
         parts = [p.reshape((k,) + t.shape) for t, p in
                  zip(self.layout.nodes, np.split(flat_v, self.layout.offsets, axis=1))]

@@ -7,6 +7,7 @@ Every answer is certified or refused (docs/math.md, "Certificates")."""
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 
@@ -43,9 +44,10 @@ def inverse_hvp(f, wrt, v, feed, *, method: str = "auto", blocks: bool = False,
     >>> result.x, result.method
     (array([1. , 0.5]), 'linear')
     """
-    options = dict(method=method, rtol=rtol, max_condition=max_condition, r=r, cg_tol=cg_tol,
-                   cg_max_iter=cg_max_iter, kink_tol=kink_tol, tear_limit=tear_limit,
-                   dense_bytes=dense_bytes)
+    options: dict[str, Any] = dict(
+        method=method, rtol=rtol, max_condition=max_condition, r=r, cg_tol=cg_tol,
+        cg_max_iter=cg_max_iter, kink_tol=kink_tol, tear_limit=tear_limit,
+        dense_bytes=dense_bytes)
     targets, single = as_list(wrt)
     if not blocks or len(targets) == 1:
         return inverse_hessian(f, wrt, feed, **options)(v)

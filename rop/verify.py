@@ -79,7 +79,8 @@ class _Case:
     def sample(self):
         """A dict symbol -> float inside the op's domain, away from kinks."""
         for _ in range(100):
-            values = [x.value if x.is_const else self.op.input_domain(i).sample(self.rng, x.shape)
+            values = [x.value if x.value is not None
+                      else self.op.input_domain(i).sample(self.rng, x.shape)
                       for i, x in enumerate(self.inputs)]
             if self.op.kink_distance is None or np.min(
                     self.op.kink_distance(*values, **self.params), initial=np.inf) > KINK_MARGIN:
@@ -196,7 +197,8 @@ def _check_derivatives(case, report, rng, rtol):
     g_sym = symbol_array("g", node.shape)
     symbols = dict(case.symbols)
     symbols[g] = g_sym
-    tangent_total, cotangent_pairing, tangent_symbols = 0, 0, []
+    tangent_total: object = 0
+    cotangent_pairing, tangent_symbols = 0, []
     for i in case.free:
         x = case.inputs[i]
         dx = var(f"dx{i}", x.shape)

@@ -214,7 +214,8 @@ def _tensordot_subscripts(na, nb, axes):
         raise ShapeError(f"tensordot: operands of rank {na} and {nb} need more than "
                          f"{len(LETTERS)} einsum letters")
     out = [a[i] for i in _free(na, axes[0])] + [b[j] for j in _free(nb, axes[1])]
-    return "".join(a) + "," + "".join(b) + "->" + "".join(out)
+    return "".join(a) + "," + "".join(str(letter) for letter in b) + "->" + "".join(
+        str(letter) for letter in out)
 
 
 def _vjp_tensordot_a(g, a, b, *, out, axes):

@@ -92,8 +92,8 @@ def _conv_sympy(x, w, *, stride, padding, groups):
         for c, *j in np.ndindex(*w.shape[1:]):
             at = tuple(s * a + b - p for s, a, b, p in zip(stride, i, j, padding))
             if all(0 <= t < size for t, size in zip(at, x.shape[2:])):
-                terms.append(x[(n, o // og * w.shape[1] + c) + at] * w[(o, c, *j)])
-        out[(n, o, *i)] = sympy.Add(*terms)
+                terms.append(x[(n, o // og * w.shape[1] + c) + at] * w[(o, c) + tuple(j)])
+        out[(n, o) + tuple(i)] = sympy.Add(*terms)
     return out
 
 

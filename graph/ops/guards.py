@@ -22,7 +22,7 @@ RANK_RTOL = None  # None: numpy's matrix_rank default, sigma_max * max(M, N) * e
 # tolerance of a certificate grows with the condition estimate by this factor
 CONDITION_SLACK = 16
 _INVERTING = contextvars.ContextVar("inverting", default="")
-_PIVOTS = contextvars.ContextVar("pivots", default=None)
+_PIVOTS: contextvars.ContextVar[list | None] = contextvars.ContextVar("pivots", default=None)
 
 
 @contextlib.contextmanager

@@ -231,8 +231,8 @@ def _solve_residuals(trial) -> dict:
     columns = []
     for e in np.eye(sum(sizes)):
         parts = np.split(e, np.cumsum(sizes)[:-1])
-        probe = {t: const(p.reshape(t.shape).astype(t.dtype)) for t, p in zip(tears, parts)}
-        columns.append(ops.reshape(substitute(k_flat, probe) - k0, shape=(flat.size, 1)))
+        basis = {t: const(p.reshape(t.shape).astype(t.dtype)) for t, p in zip(tears, parts)}
+        columns.append(ops.reshape(substitute(k_flat, basis) - k0, shape=(flat.size, 1)))
     matrix = ops.full_rank(ops.concatenate(columns, axis=1), need="columns",
                            context="the torn loop's dense system")
     if matrix.shape[0] > matrix.shape[1]:  # more equations than unknowns, all consistent
