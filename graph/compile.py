@@ -102,7 +102,7 @@ def _generate(order, inputs, outputs):
             expression = node.op.code(*args, **node.params)
         else:
             namespace[f"f{i}"] = functools.partial(node.op.numpy, **node.params)
-            expression = f"f{i}({', '.join(args)})"
+            expression = f"f{i}({_arguments(args)})"
         body.append(f"    v{i} = {expression}")
         dead = [names[x] for x in dead_after.get(i, [])]
         if dead:  # free intermediates after their last use: peak memory stays low
@@ -112,6 +112,20 @@ def _generate(order, inputs, outputs):
                         f"    return [{returned}]"])
     exec(builtins.compile(source, "<rop program>", "exec"), namespace)  # our own source
     return source, namespace["program"]
+
+
+def _arguments(names) -> str:
+    """An argument list, with runs of one name repeated written once: a variadic op over
+    the same node a million times stays one short line of source."""
+    parts, i = [], 0
+    while i < len(names):
+        j = i
+        while j < len(names) and names[j] == names[i]:
+            j += 1
+        parts.append(names[i] if j - i < 4 else f"*[{names[i]}] * {j - i}")
+        parts.extend([names[i]] * (j - i - 1) if j - i < 4 else [])
+        i = j
+    return ", ".join(parts)
 
 
 def compile(outputs) -> Program:

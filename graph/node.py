@@ -75,9 +75,6 @@ class Node:
 
         return pretty(self)
 
-    def __hash__(self):
-        return id(self)
-
     def __bool__(self):
         raise TypeError(
             "a graph node has no truth value: it is symbolic. Evaluate it with "

@@ -18,7 +18,10 @@ def topo_order(outputs) -> list[Node]:
             elif node not in seen:
                 seen.add(node)
                 stack.append((node, True))
-                stack.extend((x, False) for x in reversed(node.inputs) if x not in seen)
+                # each input once, however often it repeats (a concatenate of one node
+                # a million times is one edge to walk, not a million)
+                stack.extend((x, False) for x in reversed(dict.fromkeys(node.inputs))
+                             if x not in seen)
     return order
 
 
