@@ -2,6 +2,8 @@
 scatter (getitem's adjoint) and concatenate. All are linear, so each rule applies the op
 itself (or its adjoint) to the tangent or cotangent."""
 
+import weakref
+
 import numpy as np
 import sympy
 
@@ -274,10 +276,17 @@ def _concat_shape(*shapes, axis):
     return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
 
 
-def _part(i, inputs, axis):
-    """The index selecting operand ``i``'s entries in the concatenated output."""
-    start = sum(x.shape[axis] for x in inputs[:i])
-    return (slice(None),) * axis + (slice(start, start + inputs[i].shape[axis]),)
+_STARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _part(i, inputs, axis, out):
+    """The index selecting operand ``i``'s entries in the concatenated output. The offsets
+    are computed once per node (``out``), not once per operand: linear, not quadratic."""
+    starts = _STARTS.get(out)
+    if starts is None or len(starts) != len(inputs) + 1:
+        starts = np.concatenate([[0], np.cumsum([x.shape[axis] for x in inputs])])
+        _STARTS[out] = starts
+    return (slice(None),) * axis + (slice(int(starts[i]), int(starts[i + 1])),)
 
 
 def _batch_concatenate(*xs, batched, axis):
@@ -289,10 +298,10 @@ concatenate = define_op(
     "concatenate", arity=None, normalize=_concat_params, shape=_concat_shape,
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
     sympy=lambda *xs, axis: np.concatenate(xs, axis=axis),
-    rop=lambda dx, *xs, out, axis, index: scatter(dx, index=_part(index, xs, axis),
+    rop=lambda dx, *xs, out, axis, index: scatter(dx, index=_part(index, xs, axis, out),
                                                   shape=out.shape),
-    vjp=lambda g, *xs, out, axis, index: getitem(g, index=_part(index, xs, axis)),
-    inverse=lambda out, *xs, axis, index: getitem(out, index=_part(index, xs, axis)),
+    vjp=lambda g, *xs, out, axis, index: getitem(g, index=_part(index, xs, axis, out)),
+    inverse=lambda out, *xs, axis, index: getitem(out, index=_part(index, xs, axis, out)),
     batch=_batch_concatenate,
     linear=True, disjoint_operands=True,
     axis_map=lambda i, a, *shapes, axis: a if a != axis else None,
