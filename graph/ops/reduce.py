@@ -54,7 +54,8 @@ def _simplify_reduce(x, *, out_shape, axis, keepdims):
         stretched = {i for i in range(x.ndim) if padded[i] != x.shape[i]}
         if stretched == set(axis) and not any(padded[i] != 1 for i in stretched):
             scale = int(np.prod([x.shape[i] for i in axis]))
-            return reshape(inner, shape=out_shape) * float(scale)
+            # numpy's sum starts from +0.0: the sum of copies of -0.0 is +0.0, so is this
+            return reshape(inner, shape=out_shape) * float(scale) + 0.0
     return None
 
 
