@@ -11,7 +11,7 @@
 """
 
 import numpy as np
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import graphs
 
@@ -86,16 +86,29 @@ def rewritable(draw, depth=5):
                             draw(st.sampled_from(CONSTANTS))))
         kind = draw(st.sampled_from(["add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow",
                                      "exp", "log", "self", "sumb", "meanb", "shape"]))
-        node = {"add": lambda: a + c, "sub": lambda: a - c, "rsub": lambda: c - a,
-                "mul": lambda: c * a, "div": lambda: a / c, "rdiv": lambda: c / a,
-                "neg": lambda: -a, "pow": lambda: a ** float(draw(st.sampled_from([1, 2, 3]))),
-                "exp": lambda: G.exp(a), "log": lambda: G.log(a), "self": lambda: a + a,
-                "sumb": lambda: G.sum(G.broadcast_to(a, shape=(4,) + a.shape), axis=0),
-                "meanb": lambda: G.mean(G.broadcast_to(a, shape=(4,) + a.shape), axis=0),
-                "shape": lambda: G.reshape(a.T, shape=a.shape) if a.ndim == 2 else a}[kind]()
+        node = _apply(kind, a, c, draw(st.sampled_from([1.0, 2.0, 3.0])))
         if node.shape == x.shape:
             pool.append(node)
     return x, pool[-1]
+
+
+def _apply(kind, a, c, exponent):
+    if kind in ("add", "sub", "mul", "div"):
+        return {"add": a + c, "sub": a - c, "mul": c * a, "div": a / c}[kind]
+    if kind in ("rsub", "rdiv"):
+        return c - a if kind == "rsub" else c / a
+    if kind == "neg":
+        return -a
+    if kind == "pow":
+        return a**exponent
+    if kind in ("exp", "log"):
+        return G.exp(a) if kind == "exp" else G.log(a)
+    if kind == "self":
+        return a + a
+    if kind in ("sumb", "meanb"):
+        reduce = G.sum if kind == "sumb" else G.mean
+        return reduce(G.broadcast_to(a, shape=(4,) + a.shape), axis=0)
+    return G.reshape(a.T, shape=a.shape) if a.ndim == 2 else a
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow])

@@ -10,7 +10,6 @@ import pytest
 import graph as G
 import rop
 import rop.scipy
-from graph import ops
 from graph.rewrite import cse
 
 PROGRAMS = importlib.import_module("graph.compile")  # the module: graph.compile is the function
@@ -215,7 +214,7 @@ def test_compile_and_evaluate_from_many_threads(monkeypatch):
                 got = float(G.evaluate(graphs[k], {"x": point}))
                 if got != pytest.approx(expected[k], rel=1e-14):
                     failures.append((k, got))
-        except Exception as error:  # noqa: BLE001 - any error in a thread fails the test
+        except Exception as error:  # any error in a thread fails the test
             failures.append(error)
 
     threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
