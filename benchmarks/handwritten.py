@@ -1,4 +1,4 @@
-"""Hand-written numpy for tanh MLPs: forward, backprop and Pearlmutter's R-op HVP (MATH.md §3).
+"""Hand-written numpy for tanh MLPs: forward, backprop, Pearlmutter's R-op HVP (docs/math.md §5).
 
 This is the baseline rop is measured against and, in the tests, the oracle its HVPs are
 checked against. It never imports rop or graph. Layers are ``s_l = a_{l-1} @ W_l + b_l``

@@ -1,4 +1,4 @@
-"""Exact inverse-Hessian-vector products (MATH.md §5) on every worked example of the write-up,
+"""Exact inverse-Hessian-vector products on every worked example of docs/math.md §14,
 against numpy.linalg.solve with the dense Hessian: the exact linear route, the R-operator of
 the functional inverse of the gradient, and the best finite difference of that inverse.
 

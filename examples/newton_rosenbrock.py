@@ -1,4 +1,4 @@
-"""Newton's method with exact inverse-Hessian-vector products (rop.newton_step, MATH.md §5)
+"""Newton's method with exact inverse-Hessian-vector products (rop.newton_step, docs/math.md §17)
 against gradient descent with a fixed step, on the Rosenbrock valley from (-1.2, 1).
 
 Run:  python examples/newton_rosenbrock.py   (writes newton_rosenbrock.png when matplotlib is

@@ -1,4 +1,4 @@
-"""The perceptron rule: it learns AND, OR and NOT, and provably cannot learn XOR (MATH.md 7).
+"""The perceptron rule learns AND, OR and NOT, and provably cannot learn XOR (docs/math.md §18).
 
 Fold the threshold into the weights with a constant input x_0 = -1 and weight w_0 = theta, so
 that w . x > theta becomes w . x > 0 on the augmented vectors. The rule, applied to one example

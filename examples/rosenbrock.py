@@ -1,4 +1,4 @@
-"""Rosenbrock's valley f = (1 - x)^2 + 100 (y - x^2)^2 from (-1.2, 1) (MATH.md §7): gradient
+"""Rosenbrock's valley f = (1 - x)^2 + 100 (y - x^2)^2 from (-1.2, 1) (docs/math.md §19): gradient
 descent zig-zags across the valley, while Hessian-free (exact Hessian-vector products inside
 CG, Levenberg-Marquardt damping) and Newton (exact inverse-Hessian-vector products) follow
 it. Prints the iterations and gradient-equivalent evaluations each takes to reach f < 1e-10,

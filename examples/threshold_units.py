@@ -1,4 +1,4 @@
-"""Boolean gates as threshold units (MATH.md section 7).
+"""Boolean gates as threshold units (docs/math.md §18).
 
 A threshold unit fires when the weighted sum of its inputs exceeds its threshold:
 

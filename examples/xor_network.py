@@ -1,4 +1,4 @@
-"""A 2-2-1 network learns XOR, which no single threshold unit can (MATH.md §7): by backprop
+"""A 2-2-1 network learns XOR, which no single threshold unit can (docs/math.md §18): by backprop
 with gradient descent, and by Martens' Hessian-free method (rop.optim).
 
 Hidden units tanh, output z = a W2 + b2 read as the logit of P(XOR = 1); the loss is the mean

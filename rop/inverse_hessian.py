@@ -5,7 +5,7 @@ chosen by cost; and the certificate every answer passes before it leaves.
 Every answer x = H^-1 v is certified: the residual |H x - v| / |v| (one more HVP) is at
 most max(rtol, 16 eps kappa), kappa = |H| |x| / |v| an honest lower estimate of cond(H), and
 kappa <= max_condition; otherwise CertificateError says what was found and what to try
-(docs/math.md, "Certificates").
+(docs/math.md §13).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 theorem), by inverting the linear HVP graph or by the R-operator of the functional inverse
 of the gradient (rop/inverse_routes.py), by a dense factorization or CG
 (rop/inverse_hessian.py); the Newton step and the Gauss-Newton inverse built on them.
-Every answer is certified or refused (docs/math.md, "Certificates")."""
+Every answer is certified or refused (docs/math.md §13)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Functional inversion and exact inverse-Hessian-vector products against dense solves and
-closed forms (MATH.md §5)."""
+closed forms (docs/math.md §14)."""
 
 import numpy as np
 import pytest
@@ -44,7 +44,7 @@ def check(f, wrt, feed, v, methods=("linear",), note=None):
     return expected
 
 
-# -- the write-up examples ----------------------------------------------------------------
+# -- the worked examples of docs/math.md §14 -----------------------------------------------
 def test_sum_of_cubes_closed_form():
     x = G.var("x", (4,))
     X, V = np.array([0.5, -1.0, 2.0, 3.0]), np.array([1.0, 2.0, 3.0, -1.0])

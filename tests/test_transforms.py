@@ -96,7 +96,7 @@ def _mlp_problem(sizes, batch, seed=0):
 
 @pytest.mark.parametrize("mode", ["fwd-rev", "rev-rev"])
 def test_hvp_matches_pearlmutters_handwritten_recursion(mode):
-    """A 3-layer tanh MLP with biases against MATH.md §3 written in plain numpy."""
+    """A 3-layer tanh MLP with biases against docs/math.md §5 written in plain numpy."""
     layers, loss, _, values, directions, X, Y = _mlp_problem([5, 7, 6, 3], batch=11)
     hv = rop.hvp(loss, flat(layers), [d for pair in directions for d in pair], mode=mode)
     got = G.evaluate(hv, feed_of(layers, values))

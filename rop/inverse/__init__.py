@@ -5,7 +5,7 @@ is known and that has one unknown operand solves for it with the op's inverse ru
 jax-ml/oryx). Where propagation stalls, because an unknown reaches a node by several paths,
 the solver first tries fused solves of recognisable linear patterns (fusion.py), then
 tears the loop: it treats one unknown node as known, propagates, and solves the small
-system left over (tearing.py). See docs/math.md, "Graph inversion".
+system left over (tearing.py). See docs/math.md §8, §9, §10.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Second-order optimizers: Martens' (2010) Hessian-free method and Newton's method with
 exact inverse-Hessian-vector products, with the Levenberg-Marquardt rule and the Armijo line
-search they share (MATH.md §6)."""
+search they share (docs/math.md §16, §17)."""
 
 from __future__ import annotations
 
