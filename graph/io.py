@@ -30,6 +30,7 @@ import numpy as np
 from .errors import GraphError
 from .leaves import const, var
 from .op import REGISTRY
+from .shapes import PARAM_DEPTH
 from .traverse import as_list, topo_order
 
 FORMAT = "rop-graph"
@@ -45,7 +46,6 @@ INLINE = 64  # finite constants up to this many entries are written as nested li
 DTYPES = {name: np.dtype(name) for name in ("bool", "float16", "float32", "float64")}
 DTYPE_NAMES = {dtype: name for name, dtype in DTYPES.items()}  # native byte order only
 NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-PARAM_DEPTH = 8  # nesting of tuples in params (indices are the deepest: 2 levels)
 FIELDS = {"var": ({"op", "name", "shape", "dtype"}, ()),  # (required, optional) of an entry
           "const": ({"op", "shape", "dtype"}, {"data", "base64"})}
 OP_FIELDS = ({"op", "inputs", "params", "shape", "dtype"}, ())

@@ -136,6 +136,8 @@ class Node:
 
 
 def _ops():
+    # the one import circle graph/ keeps: a node's Python operators build op nodes, and
+    # print(node) shows its graph (pretty): both need the engine built on top of Node
     from . import ops
 
     return ops

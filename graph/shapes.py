@@ -6,6 +6,8 @@ import numpy as np
 
 from .errors import AxisError, ShapeError
 
+PARAM_DEPTH = 8  # nesting of tuples an op's params may have, so that files can hold them
+
 
 def broadcast_shape(opname: str, *shapes) -> tuple:
     """numpy's broadcast of ``shapes``, or a ShapeError naming the op and every shape."""

@@ -9,6 +9,7 @@ import numpy as np
 
 from graph import evaluate, ops
 from graph.errors import ShapeError
+from graph.feed import feed_by_name
 from graph.leaves import as_node, const, var
 from graph.substitute import substitute
 from graph.traverse import as_list, fresh_names, match_variables, restore
@@ -139,7 +140,7 @@ def fd_hvp(f, wrt, v, feed, r: float = 1e-5, scheme: str = "central"):
     targets, single = as_list(wrt)
     vs = [v] if single else list(v)
     gradients = grad(f, targets)
-    base = {k.name if hasattr(k, "name") else k: np.asarray(x, float) for k, x in feed.items()}
+    base = {name: np.asarray(x, float) for name, x in feed_by_name(feed).items()}
 
     def gradient_at(step):
         moved = dict(base)

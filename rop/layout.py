@@ -57,6 +57,10 @@ class Layout:
             start += n.size
         return parts
 
+    def named(self, flat) -> dict:
+        """{name: array} of the nodes (variables) from a flat vector."""
+        return {n.name: a for n, a in zip(self.nodes, self.unpack(flat))}
+
     def restore(self, values):
         """The caller's structure: the value for a single tensor, else the list."""
         return restore(values, self.single)

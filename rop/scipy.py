@@ -21,13 +21,12 @@ import scipy.sparse.linalg
 import graph as G
 from graph.errors import FeedError
 from graph.feed import resolve_feed
-from graph.leaves import var
-from graph.node import Node
-from graph.traverse import as_list, fresh_names, variables
+from graph.traverse import as_list, variables
 
 from .backprop import grad
 from .hessian import ggn_vp, hvp
-from .inverse_hessian import inverse_hessian
+from .inverse_hessian import AtPoint, inverse_hessian
+from .layout import Layout
 
 # the methods of scipy.optimize.minimize that accept ``hessp``
 HESSP_METHODS = ("newton-cg", "trust-ncg", "trust-krylov", "trust-constr")
@@ -102,23 +101,25 @@ def minimize(f, wrt, feed, method: str = "trust-ncg", **kwargs) -> scipy.optimiz
     fun, jac = _loss_and_gradient(f, targets, point)
     if isinstance(method, str) and method.lower() in HESSP_METHODS:
         kwargs.setdefault("hessp", _hessp(f, targets, point))
-    x0 = _pack([point[t.name] for t in targets])
+    x0 = Layout(targets).pack([point[t.name] for t in targets])
     result = scipy.optimize.minimize(fun, x0, method=method, jac=jac, **kwargs)
-    result.params = _unpack(result.x, targets)
+    result.params = Layout(targets).named(result.x)
     return result
 
 
 def _loss_and_gradient(f, targets, point):
     """(fun, jac) sharing one compiled program and a cache of the last point."""
     program = G.compile([f] + grad(f, targets))
+    layout = Layout(targets)
     last = {}
 
     def at(x):
         # scipy calls fun and jac separately at each point; NaNs equal: a NaN point repeats.
         # x is copied: a minimizer may update its iterate in place
         if "x" not in last or not np.array_equal(last["x"], x, equal_nan=True):
-            values = program({**point, **_unpack(x, targets)})
-            last.update(x=np.array(x, dtype=float), f=float(values[0]), g=_pack(values[1:]))
+            values = program({**point, **layout.named(x)})
+            last.update(x=np.array(x, dtype=float), f=float(values[0]),
+                        g=layout.pack(values[1:]))
         return last
 
     # the gradient is handed out as a copy: nothing the minimizer does to it reaches the cache
@@ -127,28 +128,31 @@ def _loss_and_gradient(f, targets, point):
 
 def _hessp(f, targets, point):
     """hessp(x, p) = H(x) p, one call of a compiled HVP program."""
-    directions = _directions(f, targets)
+    layout = Layout(targets)
+    directions = layout.variables("direction", [f])
     program = G.compile(hvp(f, targets, directions))
+    moving = Layout(directions)
 
     def hessp(x, p):
-        return _pack(program({**point, **_unpack(x, targets), **_unpack(p, directions)}))
+        return layout.pack(program({**point, **layout.named(x), **moving.named(p)}))
 
     return hessp
 
 
 def _operator(build, f, wrt, feed, caller):
-    """A symmetric LinearOperator v -> build(targets, direction variables) at ``feed``."""
+    """A symmetric LinearOperator v -> build(targets, direction variables) at ``feed``: the
+    point's part computed once (rop.inverse_hessian.AtPoint), each product one call."""
     targets = _variables(wrt, caller)
-    point = _point(f, targets, feed, caller)
-    directions = _directions(f, targets)
-    program = G.compile(as_list(build(targets, directions))[0])
+    layout = Layout(targets)
+    directions = layout.variables("direction", [f])
+    product = AtPoint(as_list(build(targets, directions))[0], directions,
+                      _point(f, targets, feed, caller))
 
     def matvec(v):
-        return _pack(program({**point, **_unpack(v, directions)}))
+        return layout.pack(product(layout.unpack(v)))
 
-    n = sum(t.size for t in targets)
-    return scipy.sparse.linalg.LinearOperator((n, n), matvec=matvec, rmatvec=matvec,
-                                              dtype=np.float64)
+    return scipy.sparse.linalg.LinearOperator((layout.size, layout.size), matvec=matvec,
+                                              rmatvec=matvec, dtype=layout.dtype)
 
 
 def _variables(wrt, caller):
@@ -162,27 +166,10 @@ def _variables(wrt, caller):
 
 def _point(f, targets, feed, caller):
     """{name: array} for every variable of ``f`` and every target, shapes checked."""
-    by_name = {k.name if isinstance(k, Node) else k: x for k, x in (feed or {}).items()}
     needed = variables([f] + targets)
-    missing = [v.name for v in needed if v.name not in by_name]
-    if missing:
-        raise FeedError(f"{caller}: no value fed for variable(s) {', '.join(missing)} "
-                        f"(feed has: {', '.join(map(str, by_name)) or 'nothing'})")
+    try:
+        arrays = resolve_feed(needed, feed)
+    except FeedError as error:
+        raise FeedError(f"{caller}: {error}") from None
     # copies: the operator stays at this point if the caller updates the arrays in place
-    return {v.name: x.copy() for v, x in zip(needed, resolve_feed(needed, by_name))}
-
-
-def _directions(f, targets):
-    """Fresh direction variables shaped like the targets (names unused in ``f``)."""
-    names = fresh_names([f] + targets, "direction", len(targets))
-    return [var(name, t.shape) for name, t in zip(names, targets)]
-
-
-def _pack(arrays):
-    return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
-
-
-def _unpack(x, nodes):
-    """{name: array} from the flat vector ``x`` split and reshaped like ``nodes``."""
-    parts = np.split(np.asarray(x, dtype=float).ravel(), np.cumsum([n.size for n in nodes])[:-1])
-    return {n.name: part.reshape(n.shape) for n, part in zip(nodes, parts)}
+    return {v.name: np.array(x) for v, x in zip(needed, arrays)}

@@ -10,6 +10,7 @@ import sympy
 
 from graph import evaluate, ops
 from graph.errors import NotInvertibleError, RuleCheckError
+from graph.feed import feed_by_name
 from graph.leaves import as_node, const, var
 from graph.op import Op
 from graph.shapes import object_array
@@ -288,7 +289,7 @@ def check_grads(f, wrt, feed, *, rtol: float = 1e-6, seed: int = 0) -> dict:
     """
     rng = np.random.default_rng(seed)
     targets, _ = as_list(wrt)
-    point = {(k.name if hasattr(k, "name") else k): np.asarray(v, float) for k, v in feed.items()}
+    point = {name: np.asarray(v, float) for name, v in feed_by_name(feed).items()}
     directions = [rng.normal(size=t.shape) for t in targets]
     u = rng.normal(size=f.shape)
     jv = evaluate(jvp(f, {t: const(d) for t, d in zip(targets, directions)}), point)

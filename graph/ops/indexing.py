@@ -11,10 +11,9 @@ import sympy
 
 from ..domains import REALS, Example
 from ..errors import NotInvertibleError, OutOfBoundsError, ShapeError
-from ..io import PARAM_DEPTH
 from ..node import Node
 from ..op import define_op
-from ..shapes import normalize_axis, object_array
+from ..shapes import PARAM_DEPTH, normalize_axis, object_array
 from .structure import getitem, reshape, transpose
 
 
