@@ -9,7 +9,6 @@ structure is read from the ops' properties (``elementwise``, ``axis_map``, ``aff
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,9 @@ from graph.errors import NotInvertibleError
 from graph.leaves import const, var
 from graph.substitute import substitute
 from graph.traverse import depends_on, topo_order
+
+from ..batching import vmap
+from ..layout import Layout
 
 MAX_TEARS = 6
 
@@ -215,38 +217,30 @@ def _solve_residuals(trial) -> dict:
         residual, t = trial.residuals[0], tears[0]
         r0 = substitute(residual, zero)
         k_residual = trial.residuals_k[0]
-        k0 = substitute(k_residual, zero)
         rows, cols = t.shape
-        columns = []
-        for j in range(cols):
-            probe = np.zeros(t.shape, t.dtype)
-            probe[:, j] = 1.0
-            column = substitute(k_residual, {t: const(probe)}) - k0
-            columns.append(ops.reshape(column, shape=(rows, cols, 1)))
-        blocks = ops.concatenate(columns, axis=2)  # blocks[i] = d R[i, :] / d T[i, :]
+        probes = np.zeros((cols,) + t.shape, t.dtype)  # probe j: ones in column j
+        probes[np.arange(cols), :, np.arange(cols)] = 1.0
+        # every probe in one batched pass (rop.vmap): (probe j, row i, equation c)
+        columns = vmap(k_residual, {t: const(probes)}) - substitute(k_residual, zero)
+        blocks = ops.transpose(columns, axes=(1, 2, 0))  # blocks[i] = dR[i, :] / dT[i, :]
         return {t: -ops.solve(blocks, r0, context="the torn loop's per-sample blocks")}
-    flat, k_flat = _flatten(trial.residuals), _flatten(trial.residuals_k)
-    r0, k0 = substitute(flat, zero), substitute(k_flat, zero)
-    sizes = [t.size for t in tears]
-    columns = []
-    for e in np.eye(sum(sizes)):
-        parts = np.split(e, np.cumsum(sizes)[:-1])
-        basis = {t: const(p.reshape(t.shape).astype(t.dtype)) for t, p in zip(tears, parts)}
-        columns.append(ops.reshape(substitute(k_flat, basis) - k0, shape=(flat.size, 1)))
-    matrix = ops.full_rank(ops.concatenate(columns, axis=1), need="columns",
+    layout = Layout(tears)
+    flat, k_flat = _joined(trial.residuals), _joined(trial.residuals_k)
+    r0 = substitute(flat, zero)
+    basis = np.eye(layout.size, dtype=layout.dtype)
+    batched = {t: const(part.reshape((layout.size,) + t.shape))
+               for t, part in zip(tears, np.split(basis, layout.offsets, axis=1))}
+    # all probes in one batched pass: row e is K applied to the basis vector e
+    rows = vmap(k_flat, batched) - substitute(k_flat, zero)
+    matrix = ops.full_rank(ops.transpose(rows), need="columns",
                            context="the torn loop's dense system")
     if matrix.shape[0] > matrix.shape[1]:  # more equations than unknowns, all consistent
         matrix, r0 = matrix.T @ matrix, matrix.T @ r0
     solution = -ops.solve(matrix, r0, context="the torn loop's dense system")
-    values, start = {}, 0
-    for t in tears:
-        values[t] = ops.reshape(ops.getitem(solution, index=slice(start, start + t.size)),
-                                shape=t.shape)
-        start += t.size
-    return values
+    return dict(zip(tears, layout.split(solution)))
 
 
-def _flatten(nodes):
+def _joined(nodes):
+    """The nodes' entries joined into one vector node."""
     parts = [ops.reshape(n, shape=(n.size,)) for n in nodes]
-    return parts[0] if len(parts) == 1 else functools.reduce(
-        lambda a, b: ops.concatenate([a, b]), parts)
+    return parts[0] if len(parts) == 1 else ops.concatenate(parts)
