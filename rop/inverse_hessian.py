@@ -15,21 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from graph import compile, evaluate
+from graph import compile, evaluate, ops
 from graph.compile import specialize
 from graph.errors import CertificateError, NotInvertibleError
 from graph.leaves import var
 from graph.ops.guards import certificate_tolerance, default_max_condition, recording_pivots
-from graph.traverse import fresh_names
+from graph.substitute import substitute
+from graph.traverse import as_list, fresh_names
 
-from .batching import dense_map, vmap
+from .batching import dense_map, jacobian, vmap
 from .cg import cg
-from .hessian import flatten
+from .hessian import flatten, hessian
 from .inverse import KINK_TOL, TEAR_LIMIT
 from .inverse_routes import GRAPH_METHODS, graph_route
 from .layout import Layout
 
-METHODS = ("auto", "cg") + GRAPH_METHODS
+METHODS = ("auto", "cg", "low-rank") + GRAPH_METHODS
 RTOL = 1e-10  # default tolerance of a certificate (before scaling by the condition)
 DIAGNOSE_LIMIT = 1000  # a refusal forms H to report its rank up to this many parameters
 DENSE_BYTES = 2**30  # the dense route's matrices (H and its inverse) fit in this
@@ -88,7 +89,8 @@ class InverseHessian:
     """
 
     def __init__(self, product, f, targets, feed, method, *, rtol, max_condition, cg_tol,
-                 cg_max_iter, kink_tol, tear_limit, r, dense_bytes=DENSE_BYTES, label="H"):
+                 cg_max_iter, kink_tol, tear_limit, r, dense_bytes=DENSE_BYTES, label="H",
+                 output=None):
         if method not in METHODS:
             raise ValueError(f"inverse_hessian: method must be one of {', '.join(METHODS)}; "
                              f"got {method!r}")
@@ -104,20 +106,23 @@ class InverseHessian:
         self.setup_pivots: list = []
         self._solve: AtPoint | None = None
         self._matrix: np.ndarray | None = None
+        self._low_rank: tuple | None = None
         self.method = self._build(product, f, targets, directions, feed, method, kink_tol,
-                                  tear_limit, r, dense_bytes)
+                                  tear_limit, r, dense_bytes, output)
 
     # -- routes -------------------------------------------------------------------------
     def _build(self, product, f, targets, directions, feed, method, kink_tol, tear_limit, r,
-               dense_bytes) -> str:
+               dense_bytes, output) -> str:
         """Set up the route ``method`` asks for (``auto``: the cheapest that applies); the
         route's description, with why cheaper ones did not apply."""
         n = self.layout.size
         dense_fits = 2 * n * n * self.layout.dtype.itemsize <= dense_bytes
+        rank = output.size if output is not None and output.size < n else None
         if method in ("linear", "functional", "sympy", "fd") or method == "auto":
-            # a tear with n probes costs what forming H does: beyond that, dense is cheaper
-            limit = min(tear_limit, n) if method == "auto" and dense_fits \
-                else tear_limit
+            # a tear with n probes costs what forming H does (r, with a low-rank route):
+            # beyond that, the denser route is cheaper
+            cheaper = min(n if dense_fits else tear_limit, rank or n)
+            limit = min(tear_limit, cheaper) if method == "auto" else tear_limit
             graph_method = "linear" if method == "auto" else method
             try:
                 with recording_pivots() as self.setup_pivots:
@@ -129,6 +134,14 @@ class InverseHessian:
                 if method != "auto":
                     raise
                 why = str(reason).splitlines()[-1 if "probes" in str(reason) else 0]
+        if method == "low-rank" or (method == "auto" and rank is not None):
+            with recording_pivots() as self.setup_pivots:
+                self._low_rank, found = self._woodbury(f, output, targets, feed)
+            if self._low_rank is not None:
+                return "low-rank" if method == "low-rank" else f"low-rank (structural: {why})"
+            if method == "low-rank":
+                raise NotInvertibleError(f"low-rank route: {found}")
+            why += f"; low-rank: {found}"
         if method == "dense" or (method == "auto" and dense_fits):
             with recording_pivots() as self.setup_pivots:
                 self._matrix = self._dense_inverse(product, targets, directions, feed)
@@ -137,6 +150,39 @@ class InverseHessian:
             return (f"cg (structural: {why}; dense: H would need {2 * n * n * 8 / 2**30:.1f} "
                     f"GiB, more than dense_bytes)")
         return "cg"
+
+    def _woodbury(self, f, output, targets, feed):
+        """((J, D, K^-1, c), note) when H = J^T D J + c I exactly at this point, J the (r, n)
+        Jacobian of ``output`` (r < n entries), D its curvature d^2 f / d output^2 and c a
+        number (an L2 term, or damping): then by the push-through identity
+        H^-1 v = (v - J^T (c I + D J J^T)^-1 D J v) / c, an r x r solve. Else (None, why)."""
+        if output is None:
+            return None, "needs the model's output (output=) to factor through"
+        n, r = self.layout.size, output.size
+        jacobian_node = ops.reshape(ops.concatenate([ops.reshape(b, shape=(r, -1)) for b in
+                                                     as_list(jacobian(output, targets))[0]],
+                                                    axis=1), shape=(r, n))
+        z = var(fresh_names([f, output], "output", 1)[0], output.shape, output.dtype)
+        curvature = substitute(hessian(substitute(f, {output: z}), z), {z: output})
+        J, D = evaluate([jacobian_node, curvature], feed)
+        rng = np.random.default_rng(r)
+        probes = rng.normal(size=(2, n)).astype(self.layout.dtype)
+        rest = self._apply_product(probes) - (probes @ J.T) @ D @ J  # H u - J^T D J u
+        c = float(np.sum(rest * probes) / np.sum(probes * probes))
+        if not np.allclose(rest, c * probes, rtol=1e-9, atol=1e-9 * np.max(np.abs(rest))) \
+                or c == 0:
+            return None, (f"H is not J^T D J + c I here ({r} outputs, {n} parameters): the "
+                          f"rest of the curvature is not a multiple of the identity")
+        K = c * np.eye(r) + D @ (J @ J.T)
+        with np.errstate(all="ignore"):
+            inverse = np.linalg.inv(K)
+            condition = np.linalg.norm(K, 1) * np.linalg.norm(inverse, 1)
+        if not condition < 1 / (r * np.finfo(K.dtype).eps):
+            return None, f"c I + D J J^T is singular (condition {condition:.3g})"
+        self.notes.append(f"low rank plus a multiple of I (push-through identity): H = J^T D "
+                          f"J + {c:.3g} I with J {r}x{n}; an {r}x{r} system, condition "
+                          f"{condition:.3g}")
+        return (J, D, inverse, c), ""
 
     def _dense_inverse(self, product, targets, directions, feed) -> np.ndarray:
         """H formed by batched products of the basis vectors, then inverted once: by
@@ -190,7 +236,7 @@ class InverseHessian:
             k, flat_v = None, self.layout.pack(vs)[None]
         notes, stop = list(self.notes), None
         with recording_pivots() as pivots:
-            if self._matrix is None and self._solve is None:
+            if self._matrix is None and self._solve is None and self._low_rank is None:
                 flat_x, stop = self._cg(flat_v, notes)
             else:
                 flat_x = self._apply_inverse(flat_v)
@@ -228,6 +274,9 @@ class InverseHessian:
         """The route's answer for each row of ``flat_v`` (exact routes only)."""
         if self._matrix is not None:
             return flat_v @ self._matrix
+        if self._low_rank is not None:
+            J, D, inverse, c = self._low_rank
+            return (flat_v - ((flat_v @ J.T) @ D.T @ inverse.T) @ J) / c
         assert self._solve is not None, "an exact route was set up"
         k = flat_v.shape[0]
         parts = [p.reshape((k,) + t.shape) for t, p in
@@ -329,7 +378,7 @@ def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
                     max_condition: float | None = None, cg_tol: float = 1e-12,
                     cg_max_iter: int | None = None, kink_tol: float = KINK_TOL,
                     tear_limit: int = TEAR_LIMIT, r: float = 1e-4,
-                    dense_bytes: int = DENSE_BYTES) -> InverseHessian:
+                    dense_bytes: int = DENSE_BYTES, output=None) -> InverseHessian:
     """H^-1 at the point ``feed``, for the Hessian H of scalar ``f`` in ``wrt``: built,
     compiled and factored once; call it with v (or a batch of v's) for a certified
     :class:`InverseHVP`.
@@ -339,10 +388,13 @@ def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
     positive definite, else LU; refused when singular), if its matrices fit in
     ``dense_bytes``; ``cg`` runs conjugate gradient on exact HVPs. ``auto`` takes the
     cheapest exact route: ``linear`` unless its cheapest tear needs as many probes as
-    forming H would, then ``dense``, and ``cg`` only when neither fits; ``.method`` says
-    which and why. Also: ``functional`` (the R-operator of the functional inverse of the
-    gradient), ``sympy`` (tiny graphs), ``fd`` (finite differences of the functional
-    inverse, to show how poor that is: pass ``rtol=np.inf`` to see its answers).
+    forming H would, then ``low-rank`` (given the model's ``output`` z with fewer entries r
+    than parameters n, when H = J^T D J + c I exactly: a model linear in wrt with an L2
+    term, J = dz/dw; an r x r solve by the push-through identity), then ``dense``, and
+    ``cg`` only when none fits; ``.method`` says which and why. Also: ``functional`` (the
+    R-operator of the functional inverse of the gradient), ``sympy`` (tiny graphs), ``fd``
+    (finite differences of the functional inverse, to show how poor that is: pass
+    ``rtol=np.inf`` to see its answers).
 
     Every answer is certified: |H x - v| / |v| <= max(rtol, 16 eps kappa), with kappa =
     |H| |x| / |v| <= max_condition (default 1e-4 / eps); otherwise CertificateError.
@@ -356,7 +408,7 @@ def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
     array([[1. , 0.5],
            [1. , 1. ]])
     """
-    from graph.traverse import as_list, match_variables
+    from graph.traverse import match_variables
 
     from .hessian import hvp
 
@@ -365,4 +417,4 @@ def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
     return InverseHessian(lambda ts, ds: hvp(f, ts, ds), f, targets, feed, method,
                           rtol=rtol, max_condition=max_condition, cg_tol=cg_tol,
                           cg_max_iter=cg_max_iter, kink_tol=kink_tol, tear_limit=tear_limit,
-                          r=r, dense_bytes=dense_bytes)._single(single)
+                          r=r, dense_bytes=dense_bytes, output=output)._single(single)
