@@ -5,7 +5,8 @@ import pytest
 
 import graph as G
 import rop
-from graph import Example, Op, ops
+from graph import Example, Op
+from graph.op import REGISTRY, ops
 
 
 @pytest.mark.parametrize("op", G.all_ops(), ids=lambda op: op.name)
@@ -62,3 +63,38 @@ def test_report_says_how_each_identity_was_decided():
     assert "symbolically" in text and "rop[0]" in text and "vjp[0]" in text
     relu = rop.check_op(ops.relu)  # Heaviside(x) vs Heaviside(x, 0): simplify can't decide
     assert relu.numeric >= 1 and "numerically equal" in str(relu)
+
+
+def _user_erf(vjp_sign=1.0):
+    """erf as a user writes it: its derivative carries the float constant 2/sqrt(pi)."""
+    import math
+
+    import sympy
+
+    def deriv(x, out):
+        return (2 / np.sqrt(np.pi)) * G.exp(-(x * x))
+
+    return G.elementwise_op(
+        f"user_erf_{'ok' if vjp_sign > 0 else 'bad'}",
+        numpy=np.vectorize(math.erf, otypes=[float]), sympy=sympy.erf, deriv=deriv,
+        vjp=lambda g, x, *, out: vjp_sign * g * deriv(x, out),
+        inverse=G.NoInverse("not needed here"), doc="erf, defined by a user", replace=True)
+
+
+@pytest.fixture
+def registry():
+    """The registry as it was: ops a test defines are removed afterwards."""
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)
+
+
+def test_a_rule_with_a_floating_constant_is_proved(registry):
+    report = rop.check_op(_user_erf())
+    assert any(line.startswith("vjp[0]") for line in report.lines)
+
+
+def test_a_wrong_vjp_is_blamed_on_the_vjp_not_the_rop(registry):
+    with pytest.raises(G.RuleCheckError, match=r"^vjp of 'user_erf_bad'"):
+        rop.check_op(_user_erf(vjp_sign=-1.0))
