@@ -5,8 +5,8 @@ import pytest
 
 import graph as G
 import rop
-from graph import Example, Op
-from graph.op import REGISTRY, ops
+from graph import Example, Op, ops
+from graph.op import REGISTRY
 
 
 @pytest.mark.parametrize("op", G.all_ops(), ids=lambda op: op.name)
