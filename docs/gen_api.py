@@ -164,7 +164,7 @@ SECTIONS = [
      ["graph.var", "graph.const", "graph.as_node", "graph.Node",
       ("table", ["graph.Node.label"])]),
     ("graph: evaluating and compiling", "",
-     ["graph.evaluate", "graph.compile", "graph.clear_cache", "graph.Program",
+     ["graph.evaluate", "graph.compile", "graph.clear_cache", "graph.specialize", "graph.Program",
       ("table", ["graph.Program.__call__"]),
       "graph.topo_order", "graph.variables"]),
     ("graph: inspecting and transforming graphs", "",

@@ -10,7 +10,7 @@ from . import (
                      linalg,  # G.linalg.inv, solve, cholesky, det, slogdet
                      ops,
 )
-from .compile import Program, clear_cache, compile, evaluate
+from .compile import Program, clear_cache, compile, evaluate, specialize
 from .domains import POSITIVE, REALS, UNIT, Example, Interval, NoInverse
 from .draw import draw, to_dot, to_latex
 from .errors import (
@@ -37,7 +37,7 @@ from .symbolic import from_sympy, to_sympy
 from .traverse import topo_order, variables
 
 __all__ = [
-    "ops", "linalg", "Program", "compile", "clear_cache", "AxisError", "DomainError", "FeedError",
+    "ops", "linalg", "Program", "compile", "clear_cache", "specialize", "AxisError", "DomainError", "FeedError",
     "GraphError", "CertificateError", "MissingRuleError", "NotInvertibleError",
     "OutOfBoundsError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
     "Node", "POSITIVE", "REALS", "UNIT", "Example", "Interval", "NoInverse", "Op", "all_ops",
