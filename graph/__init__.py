@@ -37,7 +37,8 @@ from .symbolic import from_sympy, to_sympy
 from .traverse import topo_order, variables
 
 __all__ = [
-    "ops", "linalg", "Program", "compile", "clear_cache", "specialize", "AxisError", "DomainError", "FeedError",
+    "ops", "linalg", "Program", "compile", "clear_cache", "specialize", "AxisError",
+    "DomainError", "FeedError",
     "GraphError", "CertificateError", "MissingRuleError", "NotInvertibleError",
     "OutOfBoundsError", "RuleCheckError", "ShapeError", "evaluate", "topo_order", "variables",
     "Node", "POSITIVE", "REALS", "UNIT", "Example", "Interval", "NoInverse", "Op", "all_ops",
