@@ -218,7 +218,7 @@ class Solver:
         """An unknown node read only by selections (getitem) that are all known and together
         cover it: their values put back in place, by each selection's VJP (an embedding).
         Where two overlap, the first is used; the other's equation stays as a residual."""
-        if not self.is_unknown(node) or node in self.sources and False:
+        if not self.is_unknown(node):
             return
         readers = self.readers(node)
         if not readers or any(not r.op.selects or r not in self._known for r in readers):
