@@ -60,10 +60,10 @@ class _Case:
     def __init__(self, op: Op, example, rng):
         self.op, self.rng = op, rng
         params = dict(example.params)
-        self.where = f"operands {tuple(example.shapes)}" + (f", {params}" if params else "")
-        with running(op, "normalize", self.where):
+        with running(op, "normalize", f"operands {tuple(example.shapes)}, {params}"):
             if op.normalize is not None:
                 params = op.normalize(*example.shapes, **params)
+        self.where = f"operands {tuple(example.shapes)}" + (f", {params}" if params else "")
         self.inputs, self.symbols, self.free = [], {}, []
         for i, shape in enumerate(example.shapes):
             if i in op.const_inputs:
