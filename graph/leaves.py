@@ -54,7 +54,9 @@ def const(value, dtype=None) -> Node:
     >>> G.const([1.0, 2.0]).shape
     (2,)
     """
-    array = np.array(value, dtype=dtype)
+    # C order whatever the source's layout (a folded transpose is a Fortran-ordered view):
+    # matmul's rounding depends on the layout, and a loaded graph's constants are C-ordered
+    array = np.array(value, dtype=dtype, order="C")
     if dtype is None and array.dtype.kind in "biu":
         array = array.astype(np.float64)
     if array.dtype.kind not in FLOAT_KINDS:

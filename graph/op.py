@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import sys
 import types
 from typing import Protocol
@@ -43,6 +44,7 @@ from .domains import Interval, NoInverse
 from .errors import GraphError
 from .leaves import as_nodes, const
 from .node import Node
+from .op_spec import check_definition, check_spec
 
 REGISTRY: dict[str, Op] = {}
 _REWRITING = contextvars.ContextVar("rewriting", default=True)
@@ -258,6 +260,7 @@ def _folds_small(inputs, shape) -> bool:
 
 REQUIRED = ("arity", "numpy", "shape", "sympy", "rop", "vjp", "inverse", "batch", "domain",
             "examples", "doc")
+_KEYWORDS = tuple(inspect.signature(Op.__init__).parameters)[2:]  # past self and name
 
 
 def define_op(name: str, *, replace: bool = False, **spec) -> Op:
@@ -268,6 +271,10 @@ def define_op(name: str, *, replace: bool = False, **spec) -> Op:
     ``NoInverse(reason)``). ``replace=True`` replaces an op registered under the same name
     (re-running a definition, as in a notebook cell); graphs already built keep the old op.
 
+    Raises TypeError naming the op and what to add or change when a rule is missing, a rule
+    tuple has the wrong length, a rule cannot be called as the conventions call it, or an
+    example is not one the op's own shape rule accepts (graph/op_spec.py).
+
     >>> import graph as G, numpy as np, sympy
     >>> cube = G.elementwise_op("cube_doc", numpy=lambda x: x ** 3, sympy=lambda x: x ** 3,
     ...                         deriv=lambda x, out: 3 * x * x,
@@ -276,15 +283,12 @@ def define_op(name: str, *, replace: bool = False, **spec) -> Op:
     >>> float(G.evaluate(cube(G.const(2.0))))
     8.0
     """
-    missing = [k for k in REQUIRED if k not in spec]
-    if missing:
-        raise TypeError(f"op {name!r} is missing {', '.join(missing)}: every op carries every "
-                        f"rule (see docs/new_op.md)")
+    check_spec(name, spec, REQUIRED, _KEYWORDS)
     if name in REGISTRY and not replace:
         raise ValueError(f"an op named {name!r} is already registered ({REGISTRY[name]!r}); "
                          f"pass replace=True to define_op to replace it")
     op = Op(name, **spec)
-    _check_rule_arity(op)
+    check_definition(op)
     op.module = _defining_module()
     REGISTRY[name] = op
     return op
@@ -299,17 +303,6 @@ def _defining_module() -> str:
     while frame is not None and frame.f_globals.get("__name__") in _HELPERS:
         frame = frame.f_back
     return "" if frame is None else frame.f_globals.get("__name__", "")
-
-
-def _check_rule_arity(op):
-    n = 1 if op.arity is None else op.arity
-    for kind in ("rop", "vjp", "inverse"):
-        rules = getattr(op, kind)
-        if isinstance(rules, tuple) and len(rules) != n:
-            raise TypeError(f"op {op.name!r}: {kind} gives {len(rules)} rule(s) for {n} operand(s)")
-    if not callable(op.batch):
-        raise TypeError(f"op {op.name!r}: batch must be one function (*inputs, batched, "
-                        f"**params) -> node")
 
 
 def all_ops() -> list[Op]:

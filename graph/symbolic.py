@@ -137,18 +137,43 @@ def _pow(base, exponent):
 
 
 def _functions():
+    from sympy.codegen import cfunctions
+
     from . import ops
+    from .ops.special import StopGradient
 
     return {
         sympy.Add: lambda *a: functools.reduce(ops.add, a),
         sympy.Mul: lambda *a: functools.reduce(ops.mul, a),
         sympy.Pow: _pow,
         sympy.exp: ops.exp, sympy.log: ops.log, sympy.tanh: ops.tanh, sympy.sin: ops.sin,
-        sympy.cos: ops.cos, sympy.Abs: ops.abs, sympy.sign: ops.sign,
+        sympy.cos: ops.cos, sympy.asin: ops.arcsin, sympy.acos: ops.arccos,
+        sympy.atan: ops.arctan, sympy.atan2: ops.arctan2, sympy.sinh: ops.sinh,
+        sympy.cosh: ops.cosh, sympy.asinh: ops.arcsinh, sympy.erf: ops.erf,
+        sympy.erfinv: ops.erfinv, sympy.Abs: ops.abs, sympy.sign: ops.sign,
         sympy.Heaviside: lambda x, *half: ops.step(x),
         sympy.Max: lambda *a: functools.reduce(ops.maximum, a),
         sympy.Min: lambda *a: functools.reduce(ops.minimum, a),
+        StopGradient: ops.stop_gradient,
+        # sympy's own core has no log1p, expm1 or hypot; its code-generation functions do
+        cfunctions.log1p: ops.log1p, cfunctions.expm1: ops.expm1, cfunctions.hypot: ops.hypot,
     }
+
+
+def _accurate_form(e, build):
+    """log(1 + u) as log1p(u) and exp(u) - 1 (+ rest) as expm1(u) (+ rest), or None: the
+    forms to_sympy writes for log1p and expm1, read back as the ops that keep small u
+    accurate."""
+    from . import ops
+
+    if e.func is sympy.log and e.args[0].is_Add and sympy.S.One in e.args[0].args:
+        return ops.log1p(build(e.args[0] - 1))
+    exps = [a for a in e.args if a.func is sympy.exp] if e.is_Add else []
+    if exps and sympy.S.NegativeOne in e.args:
+        rest = e - exps[0] + 1
+        head = ops.expm1(build(exps[0].args[0]))
+        return head if rest == 0 else head + build(rest)
+    return None
 
 
 def from_sympy(expr, symbols: dict) -> Node:
@@ -174,6 +199,9 @@ def from_sympy(expr, symbols: dict) -> Node:
                              f"(mapped: {', '.join(map(str, symbols)) or 'none'})")
         if e.is_Number or e.is_NumberSymbol:
             return as_node(float(e))
+        accurate = _accurate_form(e, build)
+        if accurate is not None:
+            return accurate
         fn = functions.get(e.func)
         if fn is None:
             raise GraphError(f"from_sympy: no op for sympy {e.func.__name__} (in {e})")

@@ -5,7 +5,7 @@
     rop draw FILE.json [--grad VAR] [--hvp VAR] -o OUT.svg
     rop info FILE.json               ops, shapes, sizes of a saved graph
 
-Exit status: 0 success, 1 a rule disagrees (check-op only), 2 any error. check-op and
+Exit status: 0 success, 1 the op is wrong (check-op only), 2 any error. check-op and
 ``--import MODULE`` import, i.e. run, the user's module; the current directory is searched
 for it last, so files there cannot shadow the standard library or installed packages.
 """
@@ -174,7 +174,8 @@ def parser() -> argparse.ArgumentParser:
                                 description="Import MODULE (this runs its code; the current "
                                 "directory is searched last) and check the op NAME defined in it "
                                 "with rop.check_op. Exit status 0 if every rule holds, 1 if one "
-                                "disagrees with sympy, 2 on any error.")
+                                "disagrees with sympy (or raises, or gives a wrong shape), 2 on "
+                                "any error.")
     check.add_argument("target", metavar="MODULE:NAME")
     _add_import_option(check)
     check.set_defaults(run=_check_op)
@@ -211,7 +212,7 @@ def _one_line(error: Exception) -> str:
 
 
 def main(argv=None) -> int:
-    """Run the command; 0 success, 1 a rule of check-op disagrees, 2 any error."""
+    """Run the command; 0 success, 1 check-op found the op wrong, 2 any error."""
     args = parser().parse_args(argv)  # a bad argument: argparse prints the usage, exits 2
     try:
         with _cwd_searched_last():

@@ -13,7 +13,11 @@ from graph import evaluate
 from graph.errors import RuleCheckError
 from graph.leaves import const
 
+from .rule_calls import running
+
 BATCH = 3  # directions in a batched check
+BATCH_RULE = ("batch=rule(*inputs, batched=flags, **params) gets the operands flagged with an "
+              "extra leading axis and returns the op's output with that axis first")
 PROPERTY_RTOL = 1e-10  # linear identities and batch stacking: rounding of a few operations
 
 
@@ -60,6 +64,7 @@ def _check_batch(op, node, values, params, free, rng):
     """op.batch on operands carrying a leading axis of BATCH entries equals the op applied to
     each entry and stacked, for every choice of which free operands are batched."""
     subsets = [s for r in range(1, len(free) + 1) for s in itertools.combinations(free, r)]
+    shapes = tuple(v.shape for v in values)
     for batched_set in subsets:
         stacks = {i: np.stack([values[i]] + [op.input_domain(i).sample(rng, values[i].shape)
                                               for _ in range(BATCH - 1)])
@@ -67,7 +72,9 @@ def _check_batch(op, node, values, params, free, rng):
         inputs = [const(stacks[i]) if i in stacks else const(values[i])
                   for i in range(len(values))]
         flags = [i in stacks for i in range(len(values))]
-        got = evaluate(op.apply_batch(inputs, flags, params))
+        with running(op, "the batching rule", f"operands {shapes} with {batched_set} batched",
+                     BATCH_RULE):
+            got = evaluate(op.apply_batch(inputs, flags, params))
         expected = np.stack([op.numpy(*[stacks[i][b] if i in stacks else values[i]
                                         for i in range(len(values))], **params)
                              for b in range(BATCH)])
@@ -132,7 +139,8 @@ def _check_axis_map(op, forward, values, params, free, rng):
     mapped = 0
     for i in free:
         for axis in range(values[i].ndim):
-            out_axis = op.axis_map(i, axis, *shapes, **params)
+            with running(op, "axis_map", f"operands {tuple(shapes)}"):
+                out_axis = op.axis_map(i, axis, *shapes, **params)
             if out_axis is None or values[i].shape[axis] < 2:
                 continue
             j = int(rng.integers(values[i].shape[axis]))

@@ -20,6 +20,7 @@ from graph.traverse import as_list
 from .backprop import vjp
 from .forward import jvp
 from .properties import check_properties
+from .rule_calls import SYMPY_FORM, check_cotangent, check_solved, check_tangent, running
 
 SIMPLIFY_OPS_LIMIT = 80  # larger differences go straight to high-precision evaluation
 DIGITS = 40  # working precision of the numeric fallback
@@ -60,8 +61,10 @@ class _Case:
     def __init__(self, op: Op, example, rng):
         self.op, self.rng = op, rng
         params = dict(example.params)
-        if op.normalize is not None:
-            params = op.normalize(*example.shapes, **params)
+        with running(op, "normalize", f"operands {tuple(example.shapes)}, {params}"):
+            if op.normalize is not None:
+                params = op.normalize(*example.shapes, **params)
+        self.where = f"operands {tuple(example.shapes)}" + (f", {params}" if params else "")
         self.inputs, self.symbols, self.free = [], {}, []
         for i, shape in enumerate(example.shapes):
             if i in op.const_inputs:
@@ -72,10 +75,15 @@ class _Case:
             self.symbols[x] = symbol_array(f"x{i}", shape, real=True, positive=lo >= 0 or None)
             self.inputs.append(x)
             self.free.append(i)
-        self.node = op.make(tuple(self.inputs), params)
+        with running(op, "the shape rule", self.where):
+            self.node = op.make(tuple(self.inputs), params)
         self.params = params
-        self.out = sympy_values(self.node, self.symbols)[0]
-        self.where = f"operands {tuple(example.shapes)}" + (f", {params}" if params else "")
+        with running(op, "the sympy form", self.where, SYMPY_FORM):
+            self.out = sympy_values(self.node, self.symbols)[0]
+        if self.out.shape != self.node.shape:
+            raise RuleCheckError(f"the sympy form of {op.name!r} on {self.where} returns shape "
+                                 f"{self.out.shape}, but the shape rule gives {self.node.shape}:"
+                                 f" one of them is wrong ({SYMPY_FORM})")
 
     def sample(self):
         """A dict symbol -> float inside the op's domain, away from kinks."""
@@ -83,8 +91,11 @@ class _Case:
             values = [x.value if x.value is not None
                       else self.op.input_domain(i).sample(self.rng, x.shape)
                       for i, x in enumerate(self.inputs)]
-            if self.op.kink_distance is None or np.min(
-                    self.op.kink_distance(*values, **self.params), initial=np.inf) > KINK_MARGIN:
+            if self.op.kink_distance is None:
+                break
+            with running(self.op, "kink_distance", self.where):
+                distance = self.op.kink_distance(*values, **self.params)
+            if np.min(distance, initial=np.inf) > KINK_MARGIN:
                 break
         point = {}
         for i, x in enumerate(self.inputs):
@@ -140,7 +151,8 @@ def check_op(op: Op, *, seed: int = 0, rtol: float = RTOL) -> Report:
     checked numerically (rop/properties.py).
 
     Raises:
-        RuleCheckError: naming the rule, the example and a counterexample.
+        RuleCheckError: naming the rule, the example and a counterexample; or naming the
+            form or rule that raised, or returned a value of the wrong shape, on an example.
 
     >>> import graph as G, rop
     >>> print(rop.check_op(G.ops.tanh).lines[0])
@@ -148,6 +160,9 @@ def check_op(op: Op, *, seed: int = 0, rtol: float = RTOL) -> Report:
     """
     rng = np.random.default_rng(seed)
     report = Report(op.name)
+    if not op.examples:
+        raise RuleCheckError(f"{op.name!r} has no examples: check_op would prove nothing. Give "
+                             f"examples=[graph.Example(operand_shapes, params)]")
     for example in op.examples:
         case = _Case(op, example, rng)
         _check_forward(case, report)
@@ -163,7 +178,12 @@ def check_op(op: Op, *, seed: int = 0, rtol: float = RTOL) -> Report:
 def _check_forward(case, report):
     for _ in range(5):
         point, values = case.sample()
-        numeric = np.asarray(case.op.numpy(*values, **case.params), dtype=float)
+        with running(case.op, "the numpy forward", case.where):
+            numeric = np.asarray(case.op.numpy(*values, **case.params), dtype=float)
+        if numeric.shape != case.out.shape:
+            raise RuleCheckError(f"the numpy forward of {case.op.name!r} on {case.where} returns "
+                                 f"shape {numeric.shape}, but the shape rule gives "
+                                 f"{case.out.shape}")
         for index in np.ndindex(*case.out.shape):
             expected = complex(_at(sympy.sympify(case.out[index]), point))
             if abs(numeric[index] - expected) > FORWARD_RTOL * max(1.0, abs(expected)):
@@ -205,10 +225,14 @@ def _check_derivatives(case, report, rng, rtol):
         dx = var(f"dx{i}", x.shape)
         symbols[dx] = symbol_array(f"dx{i}", x.shape)
         tangent_symbols += list(symbols[dx].ravel())
-        rule_rop = op.apply_rop(i, dx, node)
+        with running(op, f"rop[{i}]", case.where):
+            rule_rop = op.apply_rop(i, dx, node)
+        check_tangent(op, f"rop[{i}]", case.where, rule_rop, node.shape)
         rop_graph = ops.expand_to(as_node(rule_rop if rule_rop is not None else
                                           np.zeros(node.shape)), node.shape)
-        rule_vjp = op.apply_vjp(i, g, node)
+        with running(op, f"vjp[{i}]", case.where):
+            rule_vjp = op.apply_vjp(i, g, node)
+        check_cotangent(op, f"vjp[{i}]", case.where, rule_vjp, x.shape)
         vjp_graph = ops.sum_to(as_node(rule_vjp if rule_vjp is not None else
                                        np.zeros(x.shape)), x.shape)
         rop_sym, vjp_sym = sympy_values([rop_graph, vjp_graph], symbols)
@@ -248,13 +272,15 @@ def _check_inverses(case, report, rng, rtol):
     for i in case.free:
         x = case.inputs[i]
         try:
-            solved = op.apply_inverse(i, z, case.inputs, case.params)
+            with running(op, f"inverse[{i}]", case.where, passing=(NotInvertibleError,)):
+                solved = op.apply_inverse(i, z, case.inputs, case.params)
         except NotInvertibleError as reason:
             report.add(f"inverse[{i}] on {case.where}", f"none ({reason})")
             continue
+        check_solved(op, i, case.where, solved, [y.shape for y in case.inputs], node.shape)
         symbols = dict(case.symbols)
         symbols[z] = z_sym
-        solved_sym = sympy_values(ops.expand_to(solved, x.shape), symbols)[0]
+        solved_sym = sympy_values(ops.expand_to(as_node(solved), x.shape), symbols)[0]
         on_branch = dict(zip(z_sym.ravel(), case.out.ravel()))
         decisions = set()
         for j in np.ndindex(*x.shape):
