@@ -74,6 +74,9 @@ def _identity_rules(check, doc, simplify=None, examples=None, elementwise=False,
 
 def _check_rank(a, *, need, context):
     rows, cols = a.shape[-2:]
+    if not np.all(np.isfinite(a)):
+        raise DomainError(f"{context}: the known {rows}x{cols} matrix has NaN or infinite "
+                          f"entries; its rank is not determined")
     needed = cols if need == "columns" else rows
     singular = np.linalg.svd(a, compute_uv=False)  # per matrix of a stack
     top = singular[..., :1] if singular.shape[-1] else np.zeros(singular.shape[:-1] + (1,))

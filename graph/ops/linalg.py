@@ -5,7 +5,7 @@ import numpy as np
 import sympy
 
 from ..domains import REALS, Example, Interval, NoInverse
-from ..errors import NotInvertibleError, ShapeError
+from ..errors import DomainError, NotInvertibleError, ShapeError
 from ..op import define_op
 from ..shapes import broadcast_shape, object_array
 from .guards import _context, full_rank, record_pivot
@@ -152,6 +152,8 @@ def _inv_numpy(a, context=""):
     costs no more than a solve and serves every solve with a (CSE shares it), with an exact
     1-norm condition number."""
     n = a.shape[-1]
+    if not np.all(np.isfinite(a)):
+        raise DomainError(f"{context or 'inv'}: the matrix has NaN or infinite entries")
     with np.errstate(all="ignore"):
         try:
             inverse = np.linalg.inv(a)
