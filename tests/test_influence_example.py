@@ -1,9 +1,11 @@
 """examples/influence_functions.py (quick mode) shows what it claims: exact influence
 predicts leave-one-out retraining, and the approximations in common use are far less exact."""
 
-import influence_functions
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")
+import influence_functions
 
 
 @pytest.fixture(scope="module")
