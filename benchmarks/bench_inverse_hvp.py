@@ -119,17 +119,23 @@ def measure(name, f, wrt, feed, args, routes=("auto",), minres=None, cg_queries=
     def residuals(X):
         return [float(np.linalg.norm(H @ x - v) / np.linalg.norm(v)) for x, v in zip(X, V)]
 
+    parts = [part.reshape((len(V),) + t.shape) for t, part in
+             zip(wrt, np.split(V, layout.offsets, axis=1))]  # V as one batch
     rows = []
     for route in routes:
         inverse, setup = best_time(lambda route=route: rop.inverse_hessian(f, wrt, feed,
                                                                           method=route),
                                    args.setup_repeats)
         answers, total = best_time(lambda inverse=inverse: [
-            inverse(layout.restore(layout.unpack(v))) for v in V], args.repeats)
-        X = [layout.pack([a.x] if len(wrt) == 1 else a.x) for a in answers]
+            inverse(layout.unpack(v)) for v in V], args.repeats)
+        X = [layout.pack(a.x) for a in answers]
+        inverse(parts, batched=True)  # compiles the program for this batch size
+        batch, batched = best_time(lambda inverse=inverse: inverse(parts, batched=True),
+                                   args.repeats)
         rows.append(dict(problem=name, params=layout.size, route=f"rop {route}",
                          method=inverse.method, grad=t_grad, setup=setup,
-                         query=total / len(V), certificate=max(a.certificate for a in answers),
+                         query=total / len(V), batched=batched,
+                         certificate=max(a.certificate for a in answers + [batch]),
                          residual=max(residuals(X)), notes=inverse.notes))
     k = len(V) if minres is None else minres
     if k:
@@ -230,12 +236,16 @@ def _orthogonal(n, rng):
 
 # -- report ------------------------------------------------------------------------------------
 def print_rows(rows, queries):
+    """The table: per query one call each; "batched": all queries in one call (after a first
+    call that compiled the program for that batch size)."""
     print(f"\n{'problem':14} {'params':>6} {'route':13} {'setup s':>8} {'query ms':>9} "
-          f"{'q/grad':>7} {'+' + str(queries) + ' q. s':>9} {'residual':>9}  how")
+          f"{'q/grad':>7} {'+' + str(queries) + ' q. s':>9} {'batched s':>9} {'residual':>9}"
+          f"  how")
     for r in rows:
         total = r["setup"] + queries * r["query"]
+        batched = f"{r['batched']:9.3f}" if r.get("batched") else f"{'-':>9}"
         print(f"{r['problem']:14} {r['params']:6d} {r['route']:13} {r['setup']:8.3f} "
-              f"{r['query'] * 1e3:9.3f} {r['query'] / r['grad']:7.2f} {total:9.3f} "
+              f"{r['query'] * 1e3:9.3f} {r['query'] / r['grad']:7.2f} {total:9.3f} {batched} "
               f"{r['residual']:9.1e}  {r['method']}")
 
 
@@ -279,7 +289,7 @@ def main(argv=None):
           f"{args.repeats} (setups: best of {args.setup_repeats})")
     rows, blocks = [], []
     for name, (f, wrt, feed, model) in digits_problems(args.problems, args.quick).items():
-        # at the indefinite point MINRES needs 10^4 iterations and more, CG breaks down
+        # at the indefinite point neither MINRES nor CG converges within 20 n iterations
         init = name == "mlp-init"
         rows += measure(name, f, wrt, feed, args, minres=(0 if args.quick else 1) if init
                         else None, cg_queries=0 if init else None, jax_model=model)
@@ -294,6 +304,8 @@ def main(argv=None):
                 f, wrt, feed = square_layer(l2, bias=True)
                 rows += measure(f"{name} W,b", f, wrt, feed, args, minres=0, cg_queries=0)
     print_rows(rows, args.queries)
+    if compare_peers.peer("jax")[0] is None:
+        print(f"jax dense: skipped, not installed ({compare_peers.peer('jax')[1]})")
     for b in blocks:
         print(f"blocks=True on {b['problem']}: block certificates <= {b['certificate']:.1e}, "
               f"residual against the full H {b['full_residual']:.2f} ({b['seconds']:.2f} s)")
