@@ -4,8 +4,9 @@ All run in one process, interleaved in rounds (drift hits all alike), float64, n
 XLA and torch pinned to one thread. Times are printed as ratios to the hand-written numpy
 time of the same quantity, next to rop's targets; every HVP is checked against the
 hand-written one. Peers not installed are skipped with a note (pip install -e ".[bench]").
+Then (unless --quick or --no-hessian) the dense Hessian against jax's: hessian_peers.py.
 
-Run:  python benchmarks/compare_peers.py [--quick] [--workloads tiny medium ...]
+Run:  python benchmarks/compare_peers.py [--quick] [--workloads tiny medium ...] [--hessian]
 """
 
 import os
@@ -332,7 +333,7 @@ def print_targets(results):
     print("\n== targets: rop time / hand-written numpy time (same quantity) ==")
     print(f"{'workload':11} {'bound':>6}  {'grad':>11}  {'hvp fwd-rev':>11}  {'hvp rev-rev':>11}"
           f"  {'first call':>10}")
-    for name, r in results.items():
+    for name, r in ((n, r) for n, r in results.items() if n in TARGETS):
         bound, ratio = TARGETS[name], r["ratios"]
         print(f"{name:11} {bound:6.2f}  {mark(ratio['rop fwd-rev', 'grad'], bound):>11}  "
               f"{mark(ratio['rop fwd-rev', 'hvp'], bound):>11}  "
@@ -342,7 +343,7 @@ def print_targets(results):
         cost = results["medium"]["first_call"]["total"]
         print(f"medium HVP first call {_ms(cost)} (target < {_ms(FIRST_CALL_TARGET)}): "
               f"{'pass' if cost < FIRST_CALL_TARGET else 'MISS'}")
-    worst = max(a for r in results.values() for a in r["agreement"].values())
+    worst = max(a for n, r in results.items() if n in TARGETS for a in r["agreement"].values())
     print(f"all HVPs agree with hand-written numpy to max relative difference {worst:.1e}")
 
 
@@ -373,6 +374,7 @@ def parse(argv):
     parser.add_argument("--sample-seconds", type=float,
                         help="minimum duration of one timing sample (0.03 s; quick: 0.01 s)")
     parser.add_argument("--first-call-repeats", type=int, default=3)
+    parser.add_argument("--hessian", action=argparse.BooleanOptionalAction)  # None: not quick
     args = parser.parse_args(argv)
     if args.workloads is None:
         args.workloads = [w for w in WORKLOADS if not (args.quick and w == "large")]
@@ -382,11 +384,14 @@ def parse(argv):
 
 
 def main(argv=None):
-    """Run the comparison; returns {workload: {"times", "ratios", "agreement",
-    "first_call", "skipped", "rounds"}} with times in seconds keyed by (impl, quantity)."""
+    """Run the comparison; returns {workload: {"times", "ratios", "agreement", "first_call",
+    "skipped", "rounds"}} (seconds, keyed by (impl, quantity)), and "hessian" (its run())."""
     args = parse(argv)
     print_setup(args)
     results = {name: run_workload(name, args) for name in args.workloads}
+    if args.hessian or (args.hessian is None and not args.quick):
+        import hessian_peers  # here, not at the top: it imports this module
+        results["hessian"] = hessian_peers.run(min(args.rounds, 5), args.first_call_repeats)
     print_targets(results)
     return results
 

@@ -53,3 +53,52 @@ def test_memory_of_medium_hvp_within_target():
     results = memory.main(["--quick"])
     assert set(results) == {"medium"}
     assert 0 < results["medium"]["ratio"] <= memory.TARGET
+
+
+@pytest.fixture
+def one_blas_thread():
+    """numpy is loaded before the benchmarks pin BLAS to one thread: pin it here (threadpoolctl
+    comes with scikit-learn, which the digits problems need), or two threads on a loaded
+    machine take three times the CPU."""
+    pytest.importorskip("sklearn")
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
+
+
+def test_hessian_comparison_runs_and_reports_jax_absent(monkeypatch, one_blas_thread):
+    import compare_peers
+    import hessian_peers
+    import influence_functions
+
+    x, t, _, _ = influence_functions.digits()
+    small = influence_functions.Classifier("mlp", x[:100], t[:100], hidden=4)
+    if compare_peers.peer("jax")[0] is not None:  # installed: compared, and agreeing
+        result = hessian_peers.run(rounds=1, repeats=1, model=small)
+        assert result["agreement"] < 1e-12 and set(result["ratios"]) == {"first", "steady"}
+    monkeypatch.setitem(compare_peers._MODULES, "jax", (None, "ModuleNotFoundError: jax"))
+    result = hessian_peers.run(rounds=1, repeats=1, model=small)
+    assert result["skipped"] == "ModuleNotFoundError: jax" and result["ratios"] == {}
+    assert result["first"]["rop"] > 0 and result["steady"]["rop"] > 0
+    assert "jax" not in result["first"] and "jax" not in result["steady"]
+
+
+def test_inverse_hvp_benchmark_runs_every_problem_and_route(one_blas_thread):
+    import bench_inverse_hvp
+    import compare_peers
+
+    out = bench_inverse_hvp.main(["--quick"])
+    rows = out["rows"]
+    assert {r["problem"] for r in rows} == {"logistic", "mlp", "mlp-init", "square-l2 W",
+                                            "square W"}
+    routes = {r["route"] for r in rows}
+    assert {"rop auto", "scipy minres", "rop.cg"} <= routes
+    assert ("jax dense" in routes) == (compare_peers.peer("jax")[0] is not None)
+    for r in rows:
+        assert r["query"] > 0 and r["residual"] < 1e-3, r
+        if r["route"].startswith("rop "):  # rop's exact routes: certified, and checked again
+            assert r["certificate"] < 1e-8 and r["residual"] < 1e-8, r
+    assert len(out["verdicts"]) == len(bench_inverse_hvp.TARGETS) + 2  # + the square net's
+    for b in out["blocks"]:  # an approximation: each block exact, the whole far from it
+        assert b["certificate"] < 1e-8 and b["full_residual"] > 1e-3
