@@ -278,25 +278,23 @@ class InverseHessian:
             J, D, inverse, c = self._low_rank
             return (flat_v - ((flat_v @ J.T) @ D.T @ inverse.T) @ J) / c
         assert self._solve is not None, "an exact route was set up"
-        k = flat_v.shape[0]
-        parts = [p.reshape((k,) + t.shape) for t, p in
-                 zip(self.layout.nodes, np.split(flat_v, self.layout.offsets, axis=1))]
-        if k == 1:
-            return self._flat(self._solve([p[0] for p in parts]), None)
-        return self._flat(self._solve(parts, k), k)
-
-    def _flat(self, arrays, k) -> np.ndarray:
-        """(batch, n) rows from per-tensor arrays (with a leading batch axis when k)."""
-        rows = 1 if k is None else k
-        return np.concatenate([np.asarray(a).reshape(rows, -1) for a in arrays], axis=1)
+        return self._through(self._solve, flat_v)
 
     def _apply_product(self, flat_x) -> np.ndarray:
-        k = flat_x.shape[0]
+        return self._through(self._product, flat_x)
+
+    def _through(self, program: AtPoint, rows) -> np.ndarray:
+        """``program`` applied to each row of ``rows`` (k, n), as rows again: the rows are
+        split into the tensors' shapes (one program call for all k at once)."""
+        k, nodes = rows.shape[0], self.layout.nodes
+        if len(nodes) == 1:  # the common case, without splitting and joining
+            out = program([rows.reshape(nodes[0].shape)] if k == 1 else
+                          [rows.reshape((k,) + nodes[0].shape)], None if k == 1 else k)
+            return np.asarray(out[0]).reshape(k, -1)
         parts = [p.reshape((k,) + t.shape) for t, p in
-                 zip(self.layout.nodes, np.split(flat_x, self.layout.offsets, axis=1))]
-        if k == 1:
-            return self._flat(self._product([p[0] for p in parts]), None)
-        return self._flat(self._product(parts, k), k)
+                 zip(nodes, np.split(rows, self.layout.offsets, axis=1))]
+        out = program([p[0] for p in parts]) if k == 1 else program(parts, k)
+        return np.concatenate([np.asarray(a).reshape(k, -1) for a in out], axis=1)
 
     def _norm_estimate(self) -> float:
         """|H u| / |u| for a fixed random u: at most |H|_2, about |H|_F / sqrt(n)."""
@@ -308,13 +306,13 @@ class InverseHessian:
 
     def _certificate(self, flat_x, flat_v, applied):
         """The largest relative residual and condition estimate over the batch."""
-        v_norm = np.linalg.norm(flat_v, axis=1)
-        v_norm = np.where(v_norm > 0, v_norm, 1.0)
+        if flat_v.shape[1] == 0:
+            return 0.0, 0.0
         with np.errstate(all="ignore"):
-            certificate = float(np.max(np.linalg.norm(applied - flat_v, axis=1) / v_norm,
-                                       initial=0.0))
-            condition = float(np.max(self.norm * np.linalg.norm(flat_x, axis=1) / v_norm,
-                                     initial=0.0))
+            v_norm = _row_norms(flat_v)
+            v_norm[v_norm == 0] = 1.0
+            certificate = float(np.max(_row_norms(applied - flat_v) / v_norm))
+            condition = float(np.max(self.norm * _row_norms(flat_x) / v_norm))
         return certificate, condition
 
     def _cg(self, flat_v, notes):
@@ -372,6 +370,10 @@ class InverseHessian:
         rank = int(np.sum(singular > singular[0] * n * np.finfo(matrix.dtype).eps))
         return (f"{self.label} has rank {rank} of {n} (singular values from {singular[0]:.3g} "
                 f"down to {singular[-1]:.3g})")
+
+
+def _row_norms(rows) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", rows, rows))
 
 
 def inverse_hessian(f, wrt, feed, *, method: str = "auto", rtol: float = RTOL,
