@@ -78,7 +78,7 @@ class Layout:
         if given is None or len(given) != len(self.nodes):
             raise ShapeError(f"{caller}: {len(self.nodes)} parameter tensors, so v must be a "
                              f"list of {len(self.nodes)} arrays shaped {self.shapes_text()}")
-        out = []
+        out: list = []
         for n, d in zip(self.nodes, given):
             if type(d) is np.ndarray and d.shape == n.shape and d.dtype == self.dtype:
                 out.append(d)  # already what the checks would make of it
