@@ -198,10 +198,12 @@ class InverseHessian:
             if np.min(pivots, initial=np.inf) <= n * eps * np.max(np.abs(np.diag(H)),
                                                                   initial=0.0):
                 raise np.linalg.LinAlgError("a pivot at round-off level")
-            lower_inverse = np.linalg.inv(lower)
             self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; Cholesky "
                               f"(positive definite, smallest pivot {np.min(pivots):.3g})")
-            return lower_inverse.T @ lower_inverse
+            # Cholesky proved it positive definite: one LU inverse (2 n^3) is then cheaper
+            # than inverting the factor and multiplying (4 n^3), and as accurate here
+            inverse = np.linalg.inv(H)
+            return 0.5 * (inverse + inverse.T)
         except np.linalg.LinAlgError:
             pass
         with np.errstate(all="ignore"):
