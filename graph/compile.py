@@ -88,7 +88,10 @@ class Program:
         xp = backends.namespace(foreign)
         arrays = [backends.to_namespace(xp, a, foreign[0]) if isinstance(a, np.ndarray) else a
                   for a in arrays]
-        return backends.run_array_api(self, xp, arrays, check_finite)
+        if check_finite:  # the first bad node is reported by name instead of warnings
+            with np.errstate(all="ignore"):
+                return backends.run_array_api(self, xp, arrays, check_finite)
+        return backends.run_array_api(self, xp, arrays)
 
     def _checked(self, arrays):
         """The same computation, node by node, checking every value for NaN and Inf."""

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import sys
 import types
 from typing import Protocol
@@ -148,6 +149,11 @@ class Op:
 
     def __repr__(self):
         return f"<Op {self.name}>"
+
+    def __reduce__(self):
+        # pickled by name (dask ships ops to its workers): the rules hold lambdas and numpy
+        # objects that cannot be pickled by value, and the registry has the op
+        return registered_op, (self.name, self.module)
 
     def __call__(self, *inputs, **params) -> Node:
         if self.arity is None and len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
@@ -329,6 +335,17 @@ def _check_rule_arity(op):
     if not callable(op.batch):
         raise TypeError(f"op {op.name!r}: batch must be one function (*inputs, batched, "
                         f"**params) -> node")
+
+
+def registered_op(name: str, module: str = "") -> Op:
+    """The op registered under ``name``, importing ``module`` (the one that defines it) when
+    it is not registered yet: how a pickled op is restored."""
+    if name not in REGISTRY and module:
+        importlib.import_module(module)
+    if name not in REGISTRY:
+        raise KeyError(f"no op named {name!r} is registered (it is defined in "
+                       f"{module or 'an unknown module'}, which must be importable here)")
+    return REGISTRY[name]
 
 
 def all_ops() -> list[Op]:

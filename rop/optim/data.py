@@ -68,8 +68,8 @@ def _data_array(name, x, dtype):
     bad = ~np.isfinite(array)
     count = int(bad.sum().compute() if lazy else bad.sum())
     if count:
-        first = np.argwhere(bad)[0]
-        first = tuple(int(i) for i in (first.compute() if lazy else first))
+        flat = np.argmax(bad.reshape(-1))  # the first True, on numpy or dask alike
+        first = tuple(int(i) for i in np.unravel_index(int(flat), array.shape))
         raise DomainError(f"Objective: data {name!r} has {count} NaN or infinite entries, the "
                           f"first at index {first}")
     return array
