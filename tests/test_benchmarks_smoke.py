@@ -53,3 +53,15 @@ def test_memory_of_medium_hvp_within_target():
     results = memory.main(["--quick"])
     assert set(results) == {"medium"}
     assert 0 < results["medium"]["ratio"] <= memory.TARGET
+
+
+def test_scale_benchmark_agrees_in_quick_mode():
+    pytest.importorskip("dask.distributed")
+    import bench_scale
+
+    results = bench_scale.main(["--quick"])
+    assert results["dask"]["agreement"] <= 1e-12  # clusters and numpy: round-off only
+    assert results["float32"]["agreement"] <= 1e-5  # float32 round-off of the HVP
+    assert results["float32"]["memory ratio"] < 0.75  # half the bytes, plus fixed overheads
+    assert set(results["ratios"]) == set(bench_scale.TARGETS)
+    assert all(math.isfinite(r) and r > 0 for r in results["ratios"].values())

@@ -180,3 +180,14 @@ def test_objective_refuses_bad_dask_data_where_it_is_given():
                             "y": da.ones((N, SIZES[-1]), chunks=CHUNK)})
     with pytest.raises(ValueError, match="give a batch"):
         objective.per_example_gradient_squares(np.zeros(objective.size))
+
+
+def test_the_large_data_example_trains_in_quick_mode(capsys):
+    import dask_training
+
+    run = dask_training.main(["--quick"])
+    history = run["result"].history
+    assert len(history) == 4 and history[-1]["loss"] < 0.5 * history[0]["loss"]
+    assert run["throughput"] > 0
+    out = capsys.readouterr().out
+    assert "M examples/s" in out and "noise floor" in out
