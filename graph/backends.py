@@ -127,6 +127,17 @@ def dask_forward(op, params, shape, dtype, *arrays):
                         meta=np.empty((0,) * len(shape), dtype))
 
 
+def as_dask(x):
+    """``x`` as a dask array (numpy arrays as one chunk). The lazy program makes an op's
+    output bigger than its operands (a broadcast of a constant to the data's shape) from
+    dask operands: it is then made where it is used, not computed here and shipped."""
+    if is_dask(x):
+        return x
+    import dask.array as da
+
+    return da.from_array(np.asarray(x), chunks=-1)
+
+
 def _block(op, params, shape, mapped, *blocks):
     """The numpy forward on one block of each operand; along the mapped output axes the
     block's output is as long as the operand blocks."""

@@ -116,7 +116,7 @@ def _generate(order, inputs, outputs, lazy=False):
     dask arrays, with the ops dask cannot dispatch run as their ``dask`` property says, and
     the outputs returned as they are (``asarray`` would compute them)."""
     names = {v: f"x{i}" for i, v in enumerate(inputs)}
-    namespace = {"np": np, "asarray": np.asarray}
+    namespace = {"np": np, "asarray": np.asarray, "as_dask": backends.as_dask}
     last_use = {}
     for i, node in enumerate(order):
         for x in node.inputs:
@@ -137,6 +137,8 @@ def _generate(order, inputs, outputs, lazy=False):
             continue
         names[node] = f"v{i}"
         args = [names[x] for x in node.inputs]
+        if lazy and node.size > max(x.size for x in node.inputs):
+            args = [f"as_dask({a})" for a in args]  # made by dask where it is used
         if lazy and node.op.dask != "native":
             namespace[f"f{i}"] = functools.partial(backends.dask_forward, node.op, node.params,
                                                    node.shape, node.dtype)

@@ -86,8 +86,8 @@ mean = define_op(
     array_api=lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
     sympy=lambda x, axis, keepdims: _object_sum(x, axis, keepdims) / _count(x.shape, axis),
     rop=lambda dx, x, *, out, axis, keepdims: mean(dx, axis=axis, keepdims=keepdims),
-    vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
-    / _count(x.shape, axis),
+    # divided before it is spread: a constant g folds, and no operand-sized array is made
+    vjp=lambda g, x, *, out, axis, keepdims: _spread(g / _count(x.shape, axis), x, axis),
     inverse=NoInverse("mean keeps only the average of the entries it reduces"),
     batch=_batch_reduction(lambda *a, **p: mean(*a, **p)), linear=True, reduces=True,
     axis_map=_reduced_axis,

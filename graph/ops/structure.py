@@ -83,6 +83,9 @@ def _simplify_reshape(x, *, out_shape, shape):
         return x
     if x.op is reshape:
         return reshape(x.inputs[0], shape=shape)
+    if x.op is broadcast_to and x.inputs[0].size == 1:  # one value repeated, in any shape:
+        # kept a broadcast, which a broadcasting op then drops (no array of the full shape)
+        return broadcast_to(reshape(x.inputs[0], shape=(1,) * len(shape)), shape=shape)
     return None
 
 
