@@ -99,7 +99,7 @@ def bench_dask(rows, chunk, rounds):
         try:
             for workers in (1, 2):
                 cluster = LocalCluster(n_workers=workers, threads_per_worker=1,
-                                       dashboard_address=None, processes=True)
+                                       dashboard_address=":0", processes=True)
                 client = Client(cluster, set_as_default=False)
                 clusters += [cluster, client]
                 X, Y = cluster_data(client, rows, chunk)

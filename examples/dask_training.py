@@ -108,7 +108,7 @@ def main(argv=None):
             cluster, client = None, Client(args.scheduler)
         else:
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1,
-                                   memory_limit=args.memory_limit, dashboard_address=None)
+                                   memory_limit=args.memory_limit, dashboard_address=":0")
             client = Client(cluster)
             print(f"local cluster: {args.workers} workers, 1 thread and {args.memory_limit} "
                   f"each")

@@ -219,12 +219,14 @@ def specialize(outputs, feed, keep) -> list:
 
 
 def evaluate(outputs, feed=None, *, check_finite: bool = False):
-    """Compute the value of one node (or a list of nodes) with numpy.
+    """Compute the value of one node (or a list of nodes) with numpy; fed dask arrays, lazy
+    dask arrays; fed arrays of another Array API namespace, that namespace's arrays.
 
     Args:
         outputs: a node or a list of nodes.
         feed: values of the variables, keyed by variable node or by name. Variables the
-            outputs do not use are ignored.
+            outputs do not use are ignored. See docs/scaling.md for dask and Array API
+            arrays.
         check_finite: raise DomainError naming the first node whose value has a NaN or Inf.
 
     >>> import graph as G

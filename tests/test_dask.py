@@ -23,7 +23,7 @@ N, SIZES, CHUNK = 600, [5, 7, 3], 100
 def client():
     with dask.config.set({"distributed.nanny.pre-spawn-environ": dask_worker_environment()}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, \
+                                     dashboard_address=":0") as cluster, \
             distributed.Client(cluster) as client:
         yield client
 
