@@ -5,6 +5,12 @@ The program is generated Python source, one assignment per node in topological o
 no graph walking, dictionary lookups or dispatch. Before generation the graph is rewritten
 (graph.rewrite.optimize): common subexpressions merged, constants folded, identities
 simplified; nodes the outputs do not need are never visited.
+
+Fed dask arrays, the same program runs on them (numpy hands its functions to dask) and
+returns lazy dask arrays; the ops whose forward dask cannot take are run chunk by chunk as
+their ``dask`` property says (graph/backends.py). Fed arrays of another Array API namespace,
+the program runs node by node with each op's ``array_api`` form and returns that namespace's
+arrays.
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import builtins
 import functools
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 import numpy as np
 
-from .feed import check_value, resolve_feed
+from . import backends
+from .backends import check_value
+from .errors import FeedError
+from .feed import resolve_feed
 from .leaves import const
 from .memory import KEEPING_MEMORY  # noqa: F401 - imported for its effect on malloc
 from .node import Node
@@ -48,13 +58,41 @@ class Program:
         self.nodes = topo_order(self.rewritten)
         self.nbytes = sum(n.value.nbytes for n in self.nodes if n.value is not None)
         self.source, self._run = _generate(self.nodes, self.variables, self.rewritten)
+        self._lazy: Callable | None = None  # the program for dask arrays, made when first fed
 
-    def __call__(self, feed=None, *, check_finite: bool = False) -> list[np.ndarray]:
+    def __call__(self, feed=None, *, check_finite: bool = False) -> list:
         arrays = resolve_feed(self.variables, feed)
+        if any(type(a) is not np.ndarray for a in arrays):
+            other = self._other_arrays(arrays, check_finite)
+            if other is not None:
+                return other
         if check_finite:  # the first bad node is reported by name instead of numpy warnings
             with np.errstate(all="ignore"):
                 return self._checked(arrays)
         return self._run(*arrays)
+
+    def _other_arrays(self, arrays, check_finite):
+        """The outputs for a feed holding dask or Array API arrays (None: numpy only)."""
+        if any(backends.is_dask(a) for a in arrays):
+            if check_finite:
+                raise FeedError("check_finite=True checks every node's value as it is "
+                                "computed, which a lazy dask graph does not do: compute the "
+                                "outputs, or evaluate on numpy arrays")
+            lazy = self._lazy
+            if lazy is None:
+                lazy = self._lazy = _generate(self.nodes, self.variables, self.rewritten,
+                                              lazy=True)[1]
+            return lazy(*arrays)
+        foreign = [a for a in arrays if backends.is_foreign(a)]
+        if not foreign:
+            return None
+        xp = backends.namespace(foreign)
+        arrays = [backends.to_namespace(xp, a, foreign[0]) if isinstance(a, np.ndarray) else a
+                  for a in arrays]
+        if check_finite:  # the first bad node is reported by name instead of warnings
+            with np.errstate(all="ignore"):
+                return backends.run_array_api(self, xp, arrays, check_finite)
+        return backends.run_array_api(self, xp, arrays)
 
     def _checked(self, arrays):
         """The same computation, node by node, checking every value for NaN and Inf."""
@@ -74,10 +112,12 @@ class Program:
         return [np.asarray(values[n]) for n in self.rewritten]
 
 
-def _generate(order, inputs, outputs):
-    """(source, function) of the straight-line program computing ``outputs``."""
+def _generate(order, inputs, outputs, lazy=False):
+    """(source, function) of the straight-line program computing ``outputs``; ``lazy``: for
+    dask arrays, with the ops dask cannot dispatch run as their ``dask`` property says, and
+    the outputs returned as they are (``asarray`` would compute them)."""
     names = {v: f"x{i}" for i, v in enumerate(inputs)}
-    namespace = {"np": np, "asarray": np.asarray}
+    namespace = {"np": np, "asarray": np.asarray, "as_dask": backends.as_dask}
     last_use = {}
     for i, node in enumerate(order):
         for x in node.inputs:
@@ -98,7 +138,13 @@ def _generate(order, inputs, outputs):
             continue
         names[node] = f"v{i}"
         args = [names[x] for x in node.inputs]
-        if node.op.code is not None:
+        if lazy and node.size > max(x.size for x in node.inputs):
+            args = [f"as_dask({a})" for a in args]  # made by dask where it is used
+        if lazy and node.op.dask != "native":
+            namespace[f"f{i}"] = functools.partial(backends.dask_forward, node.op, node.params,
+                                                   node.shape, node.dtype)
+            expression = f"f{i}({', '.join(args)})"
+        elif node.op.code is not None:
             expression = node.op.code(*args, **node.params)
         else:
             namespace[f"f{i}"] = functools.partial(node.op.numpy, **node.params)
@@ -107,7 +153,7 @@ def _generate(order, inputs, outputs):
         dead = [names[x] for x in dead_after.get(i, [])]
         if dead:  # free intermediates after their last use: peak memory stays low
             body.append(f"    del {', '.join(dead)}")
-    returned = ", ".join(f"asarray({names[n]})" for n in outputs)
+    returned = ", ".join(names[n] if lazy else f"asarray({names[n]})" for n in outputs)
     source = "\n".join([f"def program({', '.join(names[v] for v in inputs)}):", *body,
                         f"    return [{returned}]"])
     exec(builtins.compile(source, "<rop program>", "exec"), namespace)  # our own source
@@ -188,12 +234,14 @@ def specialize(outputs, feed, keep) -> list:
 
 
 def evaluate(outputs, feed=None, *, check_finite: bool = False):
-    """Compute the value of one node (or a list of nodes) with numpy.
+    """Compute the value of one node (or a list of nodes) with numpy; fed dask arrays, lazy
+    dask arrays; fed arrays of another Array API namespace, that namespace's arrays.
 
     Args:
         outputs: a node or a list of nodes.
         feed: values of the variables, keyed by variable node or by name. Variables the
-            outputs do not use are ignored.
+            outputs do not use are ignored. See docs/scaling.md for dask and Array API
+            arrays.
         check_finite: raise DomainError naming the first node whose value has a NaN or Inf.
 
     >>> import graph as G

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .errors import DomainError, FeedError, ShapeError
+from . import backends
+from .errors import FeedError, ShapeError
 from .node import Node
 
 NUMERIC_KINDS = "biuf"  # bool, integers, floats: what a real-valued variable can be fed
@@ -38,31 +39,44 @@ def feed_by_name(feed) -> dict:
     return by_name
 
 
-def as_feed_array(variable: Node, value) -> np.ndarray:
+def as_feed_array(variable: Node, value):
     """``value`` as an array of ``variable``'s dtype and shape; values that would lose
-    information or mean nothing (complex, text, None, 1.7 for an integer) are refused."""
+    information or mean nothing (complex, text, None, 1.7 for an integer) are refused.
+
+    Dask arrays and arrays of other Array API namespaces pass through unconverted (cast to
+    the variable's dtype when they have another, lazily for dask), checked the same way.
+
+    >>> import graph as G
+    >>> as_feed_array(G.var("x", (2,)), [1, 2])
+    array([1., 2.])
+    """
     name = variable.name
     if value is None or isinstance(value, (str, bytes)):
         raise FeedError(f"variable {name!r} was fed {_short(value)}: feed numbers or an array")
+    foreign = backends.is_dask(value) or backends.is_foreign(value)
     try:
-        array = np.asarray(value)
+        array = value if foreign else np.asarray(value)
     except ValueError as error:  # ragged nested lists
         raise ShapeError(f"variable {name!r} was fed a value that is not a rectangular array "
                          f"({error})") from None
-    if array.dtype.kind not in NUMERIC_KINDS:
+    dtype = backends.numpy_dtype(array) if foreign else array.dtype
+    if dtype.kind not in NUMERIC_KINDS:
         raise FeedError(f"variable {name!r} ({variable.dtype}) was fed values of dtype "
-                        f"{array.dtype}: only real numbers (bool, int, float) can be fed")
-    if not np.can_cast(array.dtype, variable.dtype, casting="same_kind"):
+                        f"{dtype}: only real numbers (bool, int, float) can be fed")
+    if not np.can_cast(dtype, variable.dtype, casting="same_kind"):
         raise FeedError(f"variable {name!r} has dtype {variable.dtype}; values of dtype "
-                        f"{array.dtype} would be truncated: round them first")
-    if array.shape != variable.shape:
+                        f"{dtype} would be truncated: round them first")
+    if tuple(array.shape) != variable.shape:
         raise ShapeError(f"variable {name!r} expects shape {variable.shape}, got an array of "
-                         f"shape {array.shape}")
+                         f"shape {tuple(array.shape)}")
+    if foreign:
+        return backends.cast(array, variable.dtype)
     return array.astype(variable.dtype, copy=False)
 
 
-def resolve_feed(needed: list[Node], feed) -> list[np.ndarray]:
-    """Arrays for the ``needed`` variables from a feed keyed by variable node or name."""
+def resolve_feed(needed: list[Node], feed) -> list:
+    """Arrays for the ``needed`` variables from a feed keyed by variable node or name (numpy
+    arrays, or dask or Array API arrays as fed)."""
     if type(feed) is dict and all(type(k) is str for k in feed):
         try:  # the common case, checked cheaply: keyed by name, arrays of the right kind
             arrays = [feed[v.name] for v in needed]
@@ -77,16 +91,6 @@ def resolve_feed(needed: list[Node], feed) -> list[np.ndarray]:
         raise FeedError(f"no value fed for variable(s) {', '.join(missing)} "
                         f"(feed has: {', '.join(map(str, by_name)) or 'nothing'})")
     return [as_feed_array(v, by_name[v.name]) for v in needed]
-
-
-def check_value(node: Node, value: np.ndarray, pretty_line: str):
-    """Raise DomainError if ``value`` (the value of ``node``) has a NaN or Inf entry."""
-    finite = np.isfinite(value)
-    if not np.all(finite):
-        where = tuple(int(i) for i in np.argwhere(~finite)[0])
-        what = "a NaN" if np.isnan(value[where]) else "an Inf"
-        raise DomainError(f"evaluate: {pretty_line} produced {what} at index {where}"
-                          + ("" if node.is_var else " (check_finite=True)"))
 
 
 def _short(value) -> str:

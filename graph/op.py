@@ -27,12 +27,26 @@ Properties say what an op is, so that transformations never name ops: ``elementw
 separately), ``repeated`` (the inverse when one unknown fills every operand), ``image``,
 ``axis_map`` (which output axis an operand's axis runs along without mixing), ``selects`` /
 ``embeds`` / ``disjoint_operands`` / ``reduces`` (how entries move). check_op verifies them.
+
+Forwards on arrays other than numpy's (graph/backends.py; check_op verifies both):
+
+- ``dask``: how the forward runs on dask arrays. ``"native"`` (the default): the numpy
+  forward itself, which numpy's dispatch hands to dask, building a lazy graph;
+  ``"blocks"``: the numpy forward chunk by chunk along the operand axes ``axis_map`` keeps
+  unmixed (for forwards dask cannot dispatch: ``np.vectorize``, ``np.add.at``, writes into
+  zeros), other axes joined into one chunk; ``"whole"``: one task on whole operands (guards
+  whose checks read every entry).
+- ``array_api``: ``rule(xp, *arrays, **params)``, the forward in the Array API standard's
+  namespace ``xp`` (array_api_strict, PyTorch and CuPy through array-api-compat). An op whose
+  numpy forward is a ufunc with a name in the standard gets ``xp.<name>`` by default; one
+  without either is refused by name when evaluated on such arrays.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import importlib
 import inspect
 import sys
 import types
@@ -47,6 +61,7 @@ from .node import Node
 from .op_spec import check_definition, check_spec
 
 REGISTRY: dict[str, Op] = {}
+DASK_MODES = ("native", "blocks", "whole")
 _REWRITING = contextvars.ContextVar("rewriting", default=True)
 
 
@@ -95,7 +110,7 @@ class Op:
                  const_inputs=(), fold=True, broadcasts=False, piecewise_constant=False,
                  code=None, elementwise=False, linear=(), multilinear=(), repeated=None,
                  image=None, axis_map=None, selects=False, embeds=False,
-                 disjoint_operands=False, reduces=False):
+                 disjoint_operands=False, reduces=False, dask="native", array_api=None):
         self.name = name
         self.arity = arity
         self.numpy = numpy
@@ -126,11 +141,21 @@ class Op:
         self.embeds = embeds  # out is the operand's entries placed among zeros
         self.disjoint_operands = disjoint_operands  # each operand fills its own part of out
         self.reduces = reduces  # a linear reduction over params["axis"]
+        if dask not in DASK_MODES:
+            raise ValueError(f"op {name!r}: dask must be one of {', '.join(DASK_MODES)}, got "
+                             f"{dask!r}")
+        self.dask = dask  # how the forward runs on dask arrays (see the module docstring)
+        self.array_api = array_api  # (xp, *arrays, **params) -> the forward in namespace xp
         self.module = ""  # the module that defined it (set on registration)
         self.__doc__ = doc
 
     def __repr__(self):
         return f"<Op {self.name}>"
+
+    def __reduce__(self):
+        # pickled by name (dask ships ops to its workers): the rules hold lambdas and numpy
+        # objects that cannot be pickled by value, and the registry has the op
+        return registered_op, (self.name, self.module)
 
     def __call__(self, *inputs, **params) -> Node:
         if self.arity is None and len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
@@ -303,6 +328,17 @@ def _defining_module() -> str:
     while frame is not None and frame.f_globals.get("__name__") in _HELPERS:
         frame = frame.f_back
     return "" if frame is None else frame.f_globals.get("__name__", "")
+
+
+def registered_op(name: str, module: str = "") -> Op:
+    """The op registered under ``name``, importing ``module`` (the one that defines it) when
+    it is not registered yet: how a pickled op is restored."""
+    if name not in REGISTRY and module:
+        importlib.import_module(module)
+    if name not in REGISTRY:
+        raise KeyError(f"no op named {name!r} is registered (it is defined in "
+                       f"{module or 'an unknown module'}, which must be importable here)")
+    return REGISTRY[name]
 
 
 def all_ops() -> list[Op]:

@@ -55,9 +55,10 @@ def cg(matvec: Callable, b, x0=None, precond=None, *, max_iter: int = 250, tol: 
     >>> np.allclose(B @ result.x, [1.0, 2.0]), result.stop
     (True, 'residual tolerance')
     """
-    b = np.asarray(b, dtype=float)
-    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=float)
-    apply_m = _preconditioner(precond)
+    b = np.asarray(b)
+    b = b.astype(np.result_type(b.dtype, np.float16), copy=False)  # float32 stays float32
+    x = np.zeros_like(b) if x0 is None else np.array(x0, dtype=b.dtype)
+    apply_m = _preconditioner(precond, b.dtype)
     r = b - matvec(x) if x0 is not None else b.copy()
     y = apply_m(r)
     p = y.copy()
@@ -97,10 +98,10 @@ def cg(matvec: Callable, b, x0=None, precond=None, *, max_iter: int = 250, tol: 
     return result
 
 
-def _preconditioner(precond):
+def _preconditioner(precond, dtype):
     if precond is None:
         return lambda r: r
     if callable(precond):
         return precond
-    diagonal = np.asarray(precond, dtype=float)
+    diagonal = np.asarray(precond, dtype=dtype)
     return lambda r: r / diagonal

@@ -1,15 +1,21 @@
 """Numeric proofs of what an op declares besides its derivative rules: its batching rule and
 its properties (``elementwise``, ``linear``, ``multilinear``, ``axis_map``, ``repeated``,
-``image``). check_op runs these after the symbolic checks; each failure names the op, the
+``image``), that float32 operands give a float32 value, and its forwards on other arrays:
+lazy on dask arrays chunked along each axis in turn (when dask is installed), and its
+``array_api`` form against the numpy forward on array_api_strict arrays (when that is
+installed). check_op runs these after the symbolic checks; each failure names the op, the
 property and a counterexample."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+import warnings
 
 import numpy as np
 
 from graph import evaluate
+from graph.backends import array_api_form, dask_forward, is_dask
 from graph.errors import RuleCheckError
 from graph.leaves import const
 
@@ -40,6 +46,11 @@ def check_properties(op, node, values, params, free, rng) -> list:
         lines.append(_check_image(op, node, forward, values, params, free))
     if op.repeated is not None:
         lines.append(_check_repeated(op, forward, values, params, free))
+    lines.append(_check_float32(op, node, values, params))
+    if importlib.util.find_spec("dask") is not None:
+        lines.append(_check_dask(op, node, forward, values, params))
+    if importlib.util.find_spec("array_api_strict") is not None:
+        lines.append(_check_array_api(op, forward, values, params))
     return lines
 
 
@@ -178,3 +189,79 @@ def _check_repeated(op, forward, values, params, free):
     if not _close(got, u):
         _fail(op, "the repeated-operand rule", f"it gives {got} for u = {u}")
     return "repeated", "u is recovered from op(u, ..., u)"
+
+
+def _check_float32(op, node, values, params):
+    """Float operands in float32 give a float32 value (no float64 constant promotes it)."""
+    single = [v.astype(np.float32) if x.dtype.kind == "f" else v
+              for v, x in zip(values, node.inputs)]
+    expected = np.result_type(*(v.dtype for v in single), np.float16)
+    with np.errstate(all="ignore"):
+        got = np.asarray(op.numpy(*single, **params)).dtype
+    if got != expected:
+        _fail(op, "float32 forward", f"float32 operands give a {got} value, not {expected}")
+    return "float32", "float32 operands give a float32 value"
+
+
+def _refuse_compute(*args, **kwargs):
+    raise RuleCheckError("computed its operands while building the dask graph")
+
+
+def _lazy_forward(op, params, shape, dtype, arrays):
+    """The forward a compiled program runs on dask arrays: the op's code expression or its
+    numpy forward (dispatched to dask), or dask_forward as op.dask declares."""
+    if op.dask != "native":
+        return dask_forward(op, params, shape, dtype, *arrays)
+    if op.code is None:
+        return op.numpy(*arrays, **params)
+    names = [f"x{i}" for i in range(len(arrays))]
+    return eval(op.code(*names, **params), {"np": np, **dict(zip(names, arrays))})
+
+
+def _check_dask(op, node, forward, values, params):
+    """On dask arrays chunked along each operand axis in turn (chunks of 1), the forward
+    builds a lazy dask graph (computing nothing, calling no numpy function dask lacks) whose
+    value is the numpy forward's."""
+    import dask
+    import dask.array as da
+
+    expected = forward(*values)
+    cuts: list = [(i, axis) for i, v in enumerate(values) for axis in range(v.ndim)]
+    cuts = cuts or [(0, None)]
+    for i, axis in cuts:
+        arrays = [da.from_array(v, chunks=tuple(1 if (j, a) == (i, axis) else -1
+                                                for a in range(v.ndim)))
+                  for j, v in enumerate(values)]
+        where = "unchunked" if axis is None else f"chunked along axis {axis} of operand {i}"
+        try:
+            with warnings.catch_warnings(), dask.config.set(scheduler=_refuse_compute):
+                warnings.simplefilter("error", FutureWarning)  # dask computing a numpy call
+                lazy = _lazy_forward(op, params, node.shape, node.dtype, arrays)
+        except (RuleCheckError, FutureWarning, NotImplementedError, TypeError,
+                ValueError) as error:
+            _fail(op, f"the dask forward (dask={op.dask!r})", f"on operands {where}: "
+                  f"{type(error).__name__}: {error}")
+        if not is_dask(lazy):
+            _fail(op, f"the dask forward (dask={op.dask!r})", f"on operands {where} it "
+                  f"returned a {type(lazy).__name__}, not a lazy dask array")
+        with np.errstate(all="ignore"):
+            got = lazy.compute(scheduler="synchronous")
+        if not _close(got, expected):
+            _fail(op, "the dask forward", f"on operands {where} it differs from numpy's")
+    return "dask", (f"lazy and equal to numpy's on operands chunked along each of "
+                    f"{len(cuts)} axis/axes (dask={op.dask!r})")
+
+
+def _check_array_api(op, forward, values, params):
+    """The array_api form on array_api_strict arrays equals the numpy forward."""
+    import array_api_strict as xp
+
+    form = array_api_form(op)
+    if form is None:
+        return "array_api", "no form: refused by name on Array API arrays"
+    with np.errstate(all="ignore"):
+        got = form(xp, *(xp.asarray(v) for v in values), **params)
+    if got.dtype != xp.float64 or not _close(np.asarray(got), forward(*values)):
+        _fail(op, "the array_api form", f"on array_api_strict arrays it gives {got.dtype} "
+              f"values that differ from the numpy forward's")
+    return "array_api", "array_api_strict values equal numpy's"

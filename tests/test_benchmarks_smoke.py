@@ -102,3 +102,15 @@ def test_inverse_hvp_benchmark_runs_every_problem_and_route(one_blas_thread):
     assert len(out["verdicts"]) == len(bench_inverse_hvp.TARGETS) + 2  # + the square net's
     for b in out["blocks"]:  # an approximation: each block exact, the whole far from it
         assert b["certificate"] < 1e-8 and b["full_residual"] > 1e-3
+
+
+def test_scale_benchmark_agrees_in_quick_mode():
+    pytest.importorskip("dask.distributed")
+    import bench_scale
+
+    results = bench_scale.main(["--quick"])
+    assert results["dask"]["agreement"] <= 1e-12  # clusters and numpy: round-off only
+    assert results["float32"]["agreement"] <= 1e-5  # float32 round-off of the HVP
+    assert results["float32"]["memory ratio"] < 0.75  # half the bytes, plus fixed overheads
+    assert set(results["ratios"]) == set(bench_scale.TARGETS)
+    assert all(math.isfinite(r) and r > 0 for r in results["ratios"].values())

@@ -76,7 +76,8 @@ def _user_erf(vjp_sign=1.0):
 
     return G.elementwise_op(
         f"user_erf_{'ok' if vjp_sign > 0 else 'bad'}",
-        numpy=np.vectorize(math.erf, otypes=[float]), sympy=sympy.erf, deriv=deriv,
+        numpy=lambda x: np.vectorize(math.erf, otypes=[x.dtype])(x), sympy=sympy.erf,
+        deriv=deriv,
         vjp=lambda g, x, *, out: vjp_sign * g * deriv(x, out),
         inverse=G.NoInverse("not needed here"), doc="erf, defined by a user", replace=True)
 

@@ -269,6 +269,7 @@ where = define_op(
     elementwise=True, axis_map=lambda i, axis, *shapes: aligned_axis(
         axis, shapes[i], broadcast_shape("where", *shapes)),
     numpy=lambda cond, a, b: np.where(cond != 0, a, b),
+    array_api=lambda xp, cond, a, b: xp.where(cond != 0, a, b),
     sympy=lambda cond, a, b: np.where(cond.astype(bool), a, b),
     rop=(None,
          lambda da, cond, a, b, *, out: _mask(cond) * da,

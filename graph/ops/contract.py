@@ -292,6 +292,7 @@ def _inverse_b(out, a, b, *, axes):
 tensordot = define_op(
     "tensordot", arity=2, normalize=_tensordot_axes, shape=_tensordot_shape,
     numpy=lambda a, b, axes: np.tensordot(a, b, axes=(list(axes[0]), list(axes[1]))),
+    array_api=lambda xp, a, b, axes: xp.tensordot(a, b, axes=axes),
     sympy=lambda a, b, axes: _einsum_objects(_tensordot_subscripts(a.ndim, b.ndim, axes),
                                              a, b),
     rop=(lambda da, a, b, *, out, axes: tensordot(da, b, axes=axes),

@@ -214,15 +214,18 @@ def _batch_conv(x, w, *, batched, stride, padding, groups):
 
 conv = define_op(
     "conv", arity=2, normalize=_conv_params, shape=_conv_shape,
-    numpy=_conv_numpy, sympy=_conv_sympy,
+    numpy=_conv_numpy, sympy=_conv_sympy, dask="blocks",
     rop=(lambda dx, x, w, *, out, **p: conv(dx, w, **p),
          lambda dw, x, w, *, out, **p: conv(x, dw, **p)),
     vjp=(lambda g, x, w, *, out, **p: _input_cotangent(g, x, w, **p),
          lambda g, x, w, *, out, **p: _kernel_cotangent(g, x, w, **p)),
     inverse=(_deconvolve, _solve_kernel),
     batch=_batch_conv, multilinear=(0, 1),
-    # samples run unmixed along the output's samples, filters along its channels
-    axis_map=lambda i, axis, x, w, **p: (0, 1)[i] if axis == 0 else None,
+    # samples run unmixed along the output's samples, filters along its channels (declared
+    # only without groups: with groups, a filter's group is read from its position, so a
+    # chunk of filters cannot be convolved on its own)
+    axis_map=lambda i, axis, x, w, groups, **p: (0, 1)[i] if axis == 0 and (
+        i == 0 or groups == 1) else None,
     domain=REALS,
     examples=[Example(((1, 1, 4), (1, 1, 2))),
               Example(((1, 1, 2), (1, 1, 3)), {"padding": 1}),

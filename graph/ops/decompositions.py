@@ -120,7 +120,8 @@ def _cholesky_vjp(g, a, *, out):
 
 
 cholesky = define_op(
-    "cholesky", arity=1, numpy=_cholesky_numpy, shape=_square_shape("cholesky", lambda s: s),
+    "cholesky", arity=1, dask="blocks", numpy=_cholesky_numpy,
+    shape=_square_shape("cholesky", lambda s: s),
     sympy=_per_matrix(lambda m: ((m + m.T) / 2).cholesky(hermitian=False).tolist()),
     rop=_cholesky_rop, vjp=_cholesky_vjp,
     inverse=NoInverse("cholesky reads only the symmetric part (a + a^T) / 2 of a: the "
@@ -151,7 +152,8 @@ _STACK_EXAMPLES = [Example(((2, 2),)), Example(((2, 2, 2),))]
 
 # d det(a) = det(a) trace(a^-1 da) = det(a) sum(a^-T * da)  (Jacobi's formula)
 det = define_op(
-    "det", arity=1, numpy=np.linalg.det, shape=_square_shape("det", lambda s: s[:-2]),
+    "det", arity=1, dask="blocks", numpy=np.linalg.det,
+    shape=_square_shape("det", lambda s: s[:-2]),
     sympy=_per_matrix(lambda m: m.det()),
     rop=lambda da, a, *, out: out * sum(_inv_transpose(a, "det") * da, axis=(-2, -1)),
     vjp=lambda g, a, *, out: _matrix_of(g * out) * _inv_transpose(a, "det"),
@@ -164,7 +166,7 @@ det = define_op(
 
 # d log |det a| = trace(a^-1 da), on either side of det a = 0
 logabsdet = define_op(
-    "logabsdet", arity=1, numpy=lambda a: np.linalg.slogdet(a)[1],
+    "logabsdet", arity=1, dask="blocks", numpy=lambda a: np.linalg.slogdet(a)[1],
     shape=_square_shape("logabsdet", lambda s: s[:-2]),
     sympy=_per_matrix(lambda m: sympy.log(m.det() ** 2) / 2),  # log |det|, smooth for sympy
     rop=lambda da, a, *, out: sum(_inv_transpose(a, "logabsdet") * da, axis=(-2, -1)),
@@ -177,7 +179,7 @@ logabsdet = define_op(
 )
 
 det_sign = define_op(
-    "det_sign", arity=1, numpy=lambda a: np.linalg.slogdet(a)[0],
+    "det_sign", arity=1, dask="blocks", numpy=lambda a: np.linalg.slogdet(a)[0],
     shape=_square_shape("det_sign", lambda s: s[:-2]),
     sympy=_per_matrix(lambda m: sympy.sign(m.det())),
     # a zero cotangent shaped like a, not None: check_op would fill None with zeros shaped

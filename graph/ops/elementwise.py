@@ -14,20 +14,26 @@ from ..domains import (
 from .families import elementwise_op
 
 
-def _piecewise_constant(name, numpy, sympy_fn, doc):
+def _piecewise_constant(name, numpy, sympy_fn, doc, array_api=None):
     """An op whose derivative is zero wherever it is defined (sign, step)."""
     return elementwise_op(
         name, numpy=numpy, sympy=sympy_fn, deriv=None, rop=(None,), vjp=(None,),
         inverse=NoInverse(f"{name} is piecewise constant: it maps intervals to single values"),
         kink_distance=lambda x: np.abs(x), doc=doc, piecewise_constant=True,
+        array_api=array_api,
     )
+
+
+def _step_xp(xp, x):
+    # heaviside(x, 0): 1 for x > 0, 0 for x <= 0, NaN for NaN (as numpy's)
+    return xp.where(xp.isnan(x), x, xp.astype(x > 0, x.dtype))
 
 
 sign = _piecewise_constant(
     "sign", np.sign, sympy.sign, "out = sign(x) in {-1, 0, 1}; derivative 0 for x != 0")
 step = _piecewise_constant(
     "step", lambda x: np.heaviside(x, 0.0), lambda x: sympy.Heaviside(x, 0),
-    "out = 1 if x > 0 else 0 (Heaviside, 0 at 0); derivative 0 for x != 0")
+    "out = 1 if x > 0 else 0 (Heaviside, 0 at 0); derivative 0 for x != 0", _step_xp)
 
 exp = elementwise_op(
     "exp", numpy=np.exp, sympy=sympy.exp,
@@ -63,11 +69,13 @@ sigmoid = elementwise_op(
     inverse=lambda out, x: log(out / (1 - out)),  # logit; 0 < out < 1
     image=Interval(0.0, 1.0),
     code=lambda x: f"(0.5 * (1.0 + np.tanh(0.5 * {x})))",
+    array_api=lambda xp, x: 0.5 * (1.0 + xp.tanh(0.5 * x)),
     doc="out = 1 / (1 + exp(-x)); R -> (0, 1), bijective",
 )
 
 softplus = elementwise_op(
     "softplus", numpy=lambda x: np.logaddexp(0.0, x),
+    array_api=lambda xp, x: xp.logaddexp(xp.zeros_like(x), x),
     sympy=lambda x: sympy.log(1 + sympy.exp(x)),
     deriv=lambda x, out: sigmoid(x),  # d/dx log(1 + e^x) = sigmoid(x)
     # x = log(e^out - 1) = out + log(1 - e^-out): no overflow of e^out for large out > 0
@@ -77,7 +85,8 @@ softplus = elementwise_op(
 
 round_ = _piecewise_constant(
     "round", np.round, lambda x: sympy.floor(x + sympy.Rational(1, 2)),
-    "out = the nearest integer to x; derivative 0 away from half-integers")
+    "out = the nearest integer to x; derivative 0 away from half-integers",
+    lambda xp, x: xp.round(x))
 round_.kink_distance = lambda x: np.abs(x - np.floor(x) - 0.5)
 
 arcsin = elementwise_op(
@@ -161,6 +170,7 @@ relu = elementwise_op(
     inverse=NoInverse("relu is flat for x < 0: the values there cannot be recovered"),
     kink_distance=lambda x: np.abs(x),
     code=lambda x: f"np.maximum({x}, 0.0)",
+    array_api=lambda xp, x: xp.maximum(x, xp.zeros_like(x)),
     doc="out = max(x, 0); kink at 0, flat (not injective) for x < 0",
 )
 
@@ -172,6 +182,7 @@ def _leaky_slope(x, alpha):
 leaky_relu = elementwise_op(
     "leaky_relu",
     numpy=lambda x, alpha=0.01: np.where(x > 0, x, alpha * x),
+    array_api=lambda xp, x, alpha=0.01: xp.where(x > 0, x, alpha * x),
     sympy=lambda x, alpha=0.01: sympy.Piecewise((x, x > 0), (alpha * x, True)),
     deriv=lambda x, out, alpha=0.01: _leaky_slope(x, alpha),
     # the sign of out is the sign of x (alpha > 0), so the slope is read from out

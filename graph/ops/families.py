@@ -63,6 +63,9 @@ def elementwise_op(name: str, *, numpy, sympy, deriv, inverse, domain=REALS,
         vjp=extra.pop("vjp", lambda g, x, *, out, **p: g * deriv(x, out, **p)),
         inverse=inverse, domain=domain, batch=extra.pop("batch", batch),
         elementwise=True, axis_map=lambda i, axis, s, **p: axis,
+        # numpy's ufuncs dispatch to dask; any other forward (np.vectorize, math.erf)
+        # runs chunk by chunk, which an elementwise op always allows
+        dask=extra.pop("dask", "native" if isinstance(numpy, np.ufunc) else "blocks"),
         examples=extra.pop("examples", [Example(((2,),), p) for p in params_examples]),
         **extra,
     )

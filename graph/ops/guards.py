@@ -67,6 +67,7 @@ def _identity_rules(check, doc, simplify=None, examples=None, elementwise=False,
         extra.pop("name"), arity=1, numpy=check, shape=lambda s, **p: s, sympy=lambda x, **p: x,
         rop=lambda dx, x, *, out, **p: dx, vjp=lambda g, x, *, out, **p: g,
         inverse=lambda out, x, **p: out, batch=batch, linear=True, elementwise=elementwise,
+        dask="whole",  # a check reads every entry (a rank, a scale)
         axis_map=lambda i, axis, s, **p: axis, domain=REALS, simplify=simplify,
         examples=examples or [Example(((2,),), {"context": "check_op"})], doc=doc, **extra)
     return guard
@@ -224,7 +225,7 @@ certified = define_op(
     vjp=(lambda g, x, c, k, *, out, **p: g, None, None),
     inverse=(lambda out, x, c, k, **p: out, NoInverse("a certificate is only checked"),
              NoInverse("a condition estimate is only checked")),
-    batch=_batch_certified, linear=(0,),
+    batch=_batch_certified, linear=(0,), dask="whole",
     axis_map=lambda i, axis, *shapes, **p: axis if i == 0 else None,
     domain=(REALS, Interval(0.0, 1e-12), Interval(1.0, 2.0)),
     examples=[Example(((2,), (), ()), {"rtol": 1e-10, "max_condition": 1e8,

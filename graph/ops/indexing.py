@@ -6,9 +6,12 @@ The indices are constants, kept as a param: an int, or nested tuples of ints (th
 graph files save), made non-negative and checked against the axis when the node is built.
 """
 
+import math
+
 import numpy as np
 import sympy
 
+from ..backends import device, zeros
 from ..domains import REALS, Example
 from ..errors import NotInvertibleError, OutOfBoundsError, ShapeError
 from ..node import Node
@@ -93,6 +96,19 @@ def _batch_take(x, *, batched, indices, axis):
     return take_op(rows, indices=indices, axis=1)
 
 
+def _flat_indices(xp, index, like):
+    return xp.asarray(index.reshape(-1), dtype=xp.int64, device=device(like))
+
+
+def _take_xp(xp, x, indices, axis):
+    """take in namespace xp, whose take reads a 1-D index array along an axis."""
+    index = _index_array(indices)
+    if axis is None:
+        x, axis = xp.reshape(x, (-1,)), 0
+    out = xp.take(x, _flat_indices(xp, index, x), axis=axis)
+    return xp.reshape(out, tuple(x.shape[:axis]) + index.shape + tuple(x.shape[axis + 1:]))
+
+
 def _take_axis_map(i, a, s, indices, axis):
     # the axes around the indexed one are kept; the index array's axes replace it
     if axis is None or a == axis:
@@ -104,6 +120,8 @@ take_op = define_op(
     "take", arity=1, normalize=_take_params,
     shape=lambda s, indices, axis: _gathered_shape(s, np.shape(indices), axis),
     numpy=lambda x, indices, axis: np.take(x, _index_array(indices), axis=axis),
+    array_api=lambda xp, x, indices, axis: _take_xp(xp, x, indices, axis),
+    dask="blocks",  # dask's take needs an axis
     sympy=lambda x, indices, axis: object_array(np.take(x, _index_array(indices), axis=axis)),
     rop=lambda dx, x, *, out, indices, axis: take_op(dx, indices=indices, axis=axis),
     # the adjoint of a gather adds each cotangent entry back where it was read from
@@ -165,6 +183,20 @@ def _add_one_by_one(target, lead, index, values):
         target[place] = target[place] + values[lead + at]
 
 
+def _scatter_add_xp(xp, values, indices, shape, axis):
+    """scatter_add in namespace xp, which has no add.at: the values gathered per distinct
+    index are summed (one take and one sum per distinct index)."""
+    index = _index_array(indices).reshape(-1)
+    flat = (math.prod(shape),) if axis is None else shape
+    a = axis or 0
+    values = xp.reshape(values, flat[:a] + (index.size,) + flat[a + 1:])
+    out = zeros(xp, flat, values)
+    for u in np.unique(index):
+        picked = xp.take(values, _flat_indices(xp, np.flatnonzero(index == u), values), axis=a)
+        out[(slice(None),) * a + (int(u), Ellipsis)] = xp.sum(picked, axis=a)
+    return xp.reshape(out, shape)
+
+
 def _scatter_add_inverse(out, values, *, indices, shape, axis):
     """values = take(out) when no index repeats (no two values were added together)."""
     counts = _counts(indices, axis, shape)
@@ -197,6 +229,9 @@ scatter_add_op = define_op(
     shape=lambda s, indices, shape, axis: shape,
     numpy=lambda values, indices, shape, axis: _scatter_add(
         values, indices, shape, axis, lambda s: np.zeros(s, values.dtype), _numpy_add_at),
+    array_api=lambda xp, values, indices, shape, axis: _scatter_add_xp(xp, values, indices,
+                                                                       shape, axis),
+    dask="blocks",  # np.add.at
     sympy=lambda values, indices, shape, axis: _scatter_add(
         values, indices, shape, axis, lambda s: np.full(s, sympy.Integer(0), object),
         _add_one_by_one),

@@ -128,6 +128,7 @@ def _matmul_axis_map(i, axis, a, b):
 
 matmul = define_op(
     "matmul", arity=2, shape=_matmul_shape, numpy=np.matmul,
+    array_api=lambda xp, a, b: xp.matmul(a, b),
     sympy=lambda a, b: object_array(np.matmul(a, b)),
     rop=(lambda da, a, b, *, out: da @ b,
          lambda db, a, b, *, out: a @ db),
@@ -189,7 +190,7 @@ def _inv_sympy(a, context=""):
 
 
 inv = define_op(
-    "inv", arity=1, numpy=_inv_numpy, shape=_inv_shape, sympy=_inv_sympy,
+    "inv", arity=1, numpy=_inv_numpy, shape=_inv_shape, sympy=_inv_sympy, dask="blocks",
     normalize=lambda s, context="": {"context": _context(context)},
     # out = a^-1  =>  R{out} = -out R{a} out;  cotangent -out^T g out^T
     rop=lambda da, a, *, out, context: -(out @ da @ out),
@@ -276,6 +277,7 @@ def _batch_solve(a, b, *, batched, context):
 # x = a^-1 b  =>  R{x} = a^-1 (R{b} - R{a} x);  cotangents a^-T g and -(a^-T g) x^T
 solve = define_op(
     "solve", arity=2, shape=_solve_shape, numpy=_solve_numpy, sympy=_solve_sympy,
+    dask="blocks",  # per matrix of a stack: dask's solve takes single matrices
     normalize=lambda a, b, context="": {"context": _context(context)},
     rop=(lambda da, a, b, *, out, context: -solve(a, _times(da, out), context=context),
          lambda db, a, b, *, out, context: solve(a, db, context=context)),

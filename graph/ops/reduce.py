@@ -1,5 +1,7 @@
 """Reductions over axes: sum, mean, logsumexp; and sum_to, which undoes broadcasting."""
 
+import math
+
 import numpy as np
 import sympy
 
@@ -66,6 +68,7 @@ def _object_sum(x, axis, keepdims):
 sum = define_op(
     "sum", arity=1, normalize=_axis_params("sum"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+    array_api=lambda xp, x, axis, keepdims: xp.sum(x, axis=axis, keepdims=keepdims),
     sympy=_object_sum,
     rop=lambda dx, x, *, out, axis, keepdims: sum(dx, axis=axis, keepdims=keepdims),
     vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis),
@@ -81,10 +84,11 @@ sum = define_op(
 mean = define_op(
     "mean", arity=1, normalize=_axis_params("mean"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
+    array_api=lambda xp, x, axis, keepdims: xp.mean(x, axis=axis, keepdims=keepdims),
     sympy=lambda x, axis, keepdims: _object_sum(x, axis, keepdims) / _count(x.shape, axis),
     rop=lambda dx, x, *, out, axis, keepdims: mean(dx, axis=axis, keepdims=keepdims),
-    vjp=lambda g, x, *, out, axis, keepdims: _spread(g, x, axis)
-    / _count(x.shape, axis),
+    # divided before it is spread: a constant g folds, and no operand-sized array is made
+    vjp=lambda g, x, *, out, axis, keepdims: _spread(g / _count(x.shape, axis), x, axis),
     inverse=NoInverse("mean keeps only the average of the entries it reduces"),
     batch=_batch_reduction(lambda *a, **p: mean(*a, **p)), linear=True, reduces=True,
     axis_map=_reduced_axis,
@@ -96,11 +100,12 @@ mean = define_op(
 )
 
 
-def _logsumexp(x, axis, keepdims):
-    top = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros(())
-    top = np.where(np.isfinite(top), top, 0.0)  # shift by the max: no overflow in exp
-    out = np.log(np.sum(np.exp(x - top), axis=axis, keepdims=True)) + top
-    return out if keepdims else np.squeeze(out, axis=axis)
+def _logsumexp(x, axis, keepdims, xp=np):
+    empty = not math.prod(x.shape)
+    top = xp.zeros((), dtype=x.dtype) if empty else xp.max(x, axis=axis, keepdims=True)
+    top = xp.where(xp.isfinite(top), top, xp.zeros_like(top))  # shift by the max: no overflow
+    out = xp.log(xp.sum(xp.exp(x - top), axis=axis, keepdims=True)) + top
+    return out if keepdims else xp.squeeze(out, axis=axis)
 
 
 def _softmax(x, out, axis):
@@ -111,6 +116,7 @@ def _softmax(x, out, axis):
 logsumexp = define_op(
     "logsumexp", arity=1, normalize=_axis_params("logsumexp"), shape=_reduced_shape,
     numpy=_logsumexp,
+    array_api=lambda xp, x, axis, keepdims: _logsumexp(x, axis, keepdims, xp),
     sympy=lambda x, axis, keepdims: sympy_elementwise(sympy.log, 1)(
         _object_sum(sympy_elementwise(sympy.exp, 1)(x), axis, keepdims)),
     # d/dx_i log sum_j exp(x_j) = softmax(x)_i

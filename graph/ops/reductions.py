@@ -82,6 +82,8 @@ def _extremum(name, numpy_fn, sympy_fn, largest):
     op = define_op(
         name, arity=1, normalize=_axis_params(name), shape=_nonempty_shape(name),
         numpy=lambda x, axis, keepdims: numpy_fn(x, axis=axis, keepdims=keepdims),
+        array_api=lambda xp, x, axis, keepdims: getattr(xp, name)(x, axis=axis,
+                                                                  keepdims=keepdims),
         sympy=_object_reduce(sympy_fn),
         rop=lambda dx, x, *, out, axis, keepdims: sum(weights(x, out, axis) * dx, axis=axis,
                                                       keepdims=keepdims),
@@ -151,6 +153,7 @@ def _product_of_others(x, axis):
 prod = define_op(
     "prod", arity=1, normalize=_axis_params("prod"), shape=_reduced_shape,
     numpy=lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    array_api=lambda xp, x, axis, keepdims: xp.prod(x, axis=axis, keepdims=keepdims),
     sympy=_object_reduce(sympy.Mul),
     # d prod(x) = sum_i (prod_{j != i} x_j) dx_i
     rop=lambda dx, x, *, out, axis, keepdims: sum(_product_of_others(x, axis) * dx,
@@ -209,6 +212,8 @@ cumsum = define_op(
     "cumsum", arity=1, normalize=_cumsum_params,
     shape=lambda s, axis: (math.prod(s),) if axis is None else s,
     numpy=lambda x, axis: np.cumsum(x, axis=axis),
+    array_api=lambda xp, x, axis: xp.cumulative_sum(xp.reshape(x, (-1,)) if axis is None
+                                                    else x, axis=axis or 0),
     sympy=lambda x, axis: object_array(np.cumsum(x, axis=axis)),
     rop=lambda dx, x, *, out, axis: cumsum(dx, axis=axis),
     vjp=_cumsum_vjp, inverse=_differences, batch=_batch_cumsum, linear=True,

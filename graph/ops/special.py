@@ -49,14 +49,14 @@ def _erfinv(y):
 
 
 erf = elementwise_op(
-    "erf", numpy=lambda x: _like(x, _erf64(x)), sympy=sympy.erf,
+    "erf", numpy=lambda x: _like(x, _erf64(x)), sympy=sympy.erf, dask="blocks",
     deriv=lambda x, out: TWO_OVER_SQRT_PI * ew.exp(-(x * x)),
     inverse=lambda out, x: erfinv(out), image=Interval(-1.0, 1.0),
     doc="out = erf(x) = 2/sqrt(pi) int_0^x exp(-t^2) dt; R -> (-1, 1), bijective",
 )
 
 erfinv = elementwise_op(
-    "erfinv", numpy=lambda y: _like(y, _erfinv(y)), sympy=sympy.erfinv,
+    "erfinv", numpy=lambda y: _like(y, _erfinv(y)), sympy=sympy.erfinv, dask="blocks",
     # x = erfinv(y): dx/dy = 1 / erf'(x) = sqrt(pi)/2 exp(x^2), read from the forward value
     deriv=lambda y, out: SQRT_PI_OVER_TWO * ew.exp(out * out),
     inverse=lambda out, y: erf(out), domain=UNIT,
@@ -133,6 +133,7 @@ def _clip_params(s, lo, hi):
 
 clip = elementwise_op(
     "clip", numpy=lambda x, lo, hi: np.clip(x, lo, hi),
+    array_api=lambda xp, x, lo, hi: xp.clip(x, lo, hi),
     sympy=lambda x, lo, hi: sympy.Min(sympy.Max(x, lo), hi),
     # slope 1 strictly inside (lo, hi), 0 outside; at x == lo or hi, 0 (step(0) = 0)
     deriv=lambda x, out, lo, hi: ew.step(x - lo) * ew.step(hi - x),
@@ -167,7 +168,8 @@ class StopGradient(sympy.Function):
 
 
 stop_gradient = elementwise_op(
-    "stop_gradient", numpy=lambda x: x, sympy=StopGradient, deriv=None, rop=(None,), vjp=(None,),
+    "stop_gradient", numpy=lambda x: x, sympy=StopGradient, array_api=lambda xp, x: x,
+    deriv=None, rop=(None,), vjp=(None,),
     # linear in value, but not declared linear: fused solves (rop/inverse/fusion.py) read a
     # linear op's slope from its R-op rule, which is zero here
     simplify=lambda x, *, out_shape: x if x.op is stop_gradient else None,

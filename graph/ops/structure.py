@@ -7,6 +7,7 @@ import weakref
 import numpy as np
 import sympy
 
+from ..backends import zeros
 from ..domains import REALS, Example, NoInverse
 from ..errors import AxisError, OutOfBoundsError, ShapeError
 from ..op import define_op
@@ -55,6 +56,7 @@ transpose = define_op(
     "transpose", arity=1, normalize=_transpose_axes,
     shape=lambda s, axes: tuple(s[a] for a in axes),
     numpy=lambda x, axes: np.transpose(x, axes), sympy=lambda x, axes: np.transpose(x, axes),
+    array_api=lambda xp, x, axes: xp.permute_dims(x, axes),
     rop=lambda dx, x, *, out, axes: transpose(dx, axes=axes),
     vjp=lambda g, x, *, out, axes: transpose(g, axes=tuple(np.argsort(axes))),
     inverse=lambda out, x, axes: transpose(out, axes=tuple(np.argsort(axes))),
@@ -83,6 +85,9 @@ def _simplify_reshape(x, *, out_shape, shape):
         return x
     if x.op is reshape:
         return reshape(x.inputs[0], shape=shape)
+    if x.op is broadcast_to and x.inputs[0].size == 1:  # one value repeated, in any shape:
+        # kept a broadcast, which a broadcasting op then drops (no array of the full shape)
+        return broadcast_to(reshape(x.inputs[0], shape=(1,) * len(shape)), shape=shape)
     return None
 
 
@@ -94,6 +99,8 @@ def _reshape_axis_map(i, axis, s, shape):
 reshape = define_op(
     "reshape", arity=1, normalize=_reshape_params, shape=lambda s, shape: shape,
     numpy=lambda x, shape: np.reshape(x, shape), sympy=lambda x, shape: np.reshape(x, shape),
+    array_api=lambda xp, x, shape: xp.reshape(x, shape),
+    dask="blocks",  # dask reshapes only by merging or splitting axes; rows kept run unmixed
     rop=lambda dx, x, *, out, shape: reshape(dx, shape=shape),
     vjp=lambda g, x, *, out, shape: reshape(g, shape=x.shape),
     inverse=lambda out, x, shape: reshape(out, shape=x.shape),
@@ -127,6 +134,7 @@ broadcast_to = define_op(
     normalize=lambda s, shape: {"shape": tuple(int(d) for d in shape)},
     shape=_broadcast_shape_check,
     numpy=lambda x, shape: np.broadcast_to(x, shape),
+    array_api=lambda xp, x, shape: xp.broadcast_to(x, shape),
     sympy=lambda x, shape: np.broadcast_to(x, shape).copy(),
     # the transformations broadcast tangents up and sum cotangents down, so both rules are
     # the identity here
@@ -205,6 +213,8 @@ getitem = define_op(
     normalize=lambda s, index: {"index": normalize_index(s, index)},
     shape=_indexed_shape,
     numpy=lambda x, index: x[index],
+    # the standard indexes every axis: a trailing ... where numpy implies one
+    array_api=lambda xp, x, index: x[index + (Ellipsis,)],
     sympy=lambda x, index: object_array(x[index]),
     rop=lambda dx, x, *, out, index: getitem(dx, index=index),
     vjp=lambda g, x, *, out, index: scatter(g, index=index, shape=x.shape),
@@ -235,6 +245,15 @@ def _scatter(x, index, shape, zeros):
     return out
 
 
+def _scatter_xp(xp, x, index, shape):
+    """scatter in namespace xp, whose assignments take no None (new axes): those are the
+    length-1 axes of x, dropped."""
+    kept = tuple(entry for entry in index if entry is not None)
+    out = zeros(xp, shape, x)
+    out[kept + (Ellipsis,)] = xp.reshape(x, _indexed_shape(shape, kept))
+    return out
+
+
 def _scatter_axis_map(i, axis, s, index, shape):
     by_output = {out_axis: axis for axis, out_axis in _kept_axes(shape, index).items()}
     return by_output.get(axis)
@@ -243,6 +262,8 @@ def _scatter_axis_map(i, axis, s, index, shape):
 scatter = define_op(
     "scatter", arity=1, normalize=_scatter_params, shape=lambda s, index, shape: shape,
     numpy=lambda x, index, shape: _scatter(x, index, shape, lambda s: np.zeros(s, x.dtype)),
+    array_api=lambda xp, x, index, shape: _scatter_xp(xp, x, index, shape),
+    dask="blocks",  # a write into numpy zeros
     sympy=lambda x, index, shape: _scatter(x, index, shape,
                                            lambda s: np.full(s, sympy.Integer(0), object)),
     rop=lambda dx, x, *, out, index, shape: scatter(dx, index=index, shape=shape),
@@ -297,6 +318,7 @@ def _batch_concatenate(*xs, batched, axis):
 concatenate = define_op(
     "concatenate", arity=None, normalize=_concat_params, shape=_concat_shape,
     numpy=lambda *xs, axis: np.concatenate(xs, axis=axis),
+    array_api=lambda xp, *xs, axis: xp.concat(xs, axis=axis),
     sympy=lambda *xs, axis: np.concatenate(xs, axis=axis),
     rop=lambda dx, *xs, out, axis, index: scatter(dx, index=_part(index, xs, axis, out),
                                                   shape=out.shape),

@@ -129,7 +129,7 @@ class HessianFree(Optimizer):
                              "Gauss-Newton matrix, and this objective has none (build() "
                              "returned (loss, None), or it came from Objective.from_graph); "
                              "use HessianFree(curvature='hessian')")
-        self._damping, self._previous = self.damping, np.zeros(objective.size)
+        self._damping, self._previous = self.damping, np.zeros(objective.size, objective.dtype)
         self._curvature_batches = objective.batches(self.curvature_batch_size)
         return super().init(objective, theta)
 

@@ -83,7 +83,7 @@ class GradientDescent(Optimizer):
         self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
-        self._velocity = np.zeros(objective.size)
+        self._velocity = np.zeros(objective.size, objective.dtype)
         return super().init(objective, theta)
 
     def step(self, objective, theta):
@@ -113,7 +113,8 @@ class Adam(Optimizer):
         self.batch_size = integer(me, "batch_size", batch_size, 1, optional=True)
 
     def init(self, objective, theta) -> dict:
-        self._m, self._v, self._t = np.zeros(objective.size), np.zeros(objective.size), 0
+        self._m, self._v = (np.zeros(objective.size, objective.dtype) for _ in range(2))
+        self._t = 0
         return super().init(objective, theta)
 
     def step(self, objective, theta):

@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 
 from graph.compile import compile as compile_program
-from graph.errors import DomainError, FeedError, GraphError, ShapeError
+from graph.errors import FeedError, GraphError, ShapeError
 from graph.leaves import var
 from graph.node import Node
 from graph.traverse import fresh_names, variables
@@ -18,6 +18,7 @@ from ..backprop import grad
 from ..hessian import ggn_vp, hvp
 from ..inverse_hvp import inverse_hvp_graph
 from ._checks import integer, shown
+from .data import Data, computed
 
 # What one call costs, in gradient-equivalents on the full data (a gradient = 1). Backprop
 # is about three forward passes' work, so a loss alone is 1/3; an HVP (forward-over-reverse)
@@ -40,6 +41,11 @@ class Objective:
 
     ``cost`` accumulates gradient-equivalents (see ``COST``), ``counts`` the calls by kind.
 
+    θ, gradients and products have the parameters' dtype (float32 parameters: float32
+    throughout); the data are cast to it. Data may be dask arrays: they stay where they are
+    (on a cluster's workers, say), every full-data evaluation runs as a dask graph computed
+    chunk by chunk, and a mini-batch is fetched once and reused (rop/optim/data.py).
+
     >>> import graph as G
     >>> w = G.var("w", (1,))
     >>> def build(m):
@@ -59,7 +65,9 @@ class Objective:
                             f"output), got {shown(build)}")
         self.build = build
         self.params = _parameters(params)
-        self.data = {name: _data_array(name, x) for name, x in (data or {}).items()}
+        self.dtype = np.result_type(*(p.dtype for p in self.params), np.float16)
+        self._data = Data(data or {}, self.dtype)
+        self.data = self._data.arrays
         lengths = {name: len(x) for name, x in self.data.items()}
         if len(set(lengths.values())) > 1:
             raise ShapeError(f"Objective: the data arrays differ in length along the batch "
@@ -122,7 +130,7 @@ class Objective:
             return self._concatenate([theta[n] for n in names], [f"[{n!r}]" for n in names],
                                      owner, name)
         try:
-            vector = np.asarray(theta, dtype=float)
+            vector = np.asarray(theta, dtype=float).astype(self.dtype, copy=False)
         except (TypeError, ValueError) as error:
             raise TypeError(f"{owner}: {name} must be a flat vector of {self.size} numbers"
                             f"{' or a dict {name: array}' if by_name else ''}, got "
@@ -139,7 +147,7 @@ class Objective:
         flat = []
         for p, value, label in zip(self.params, arrays, labels):
             try:
-                array = np.asarray(value, dtype=float)
+                array = np.asarray(value, dtype=float).astype(self.dtype, copy=False)
             except (TypeError, ValueError) as error:
                 raise TypeError(f"{owner}: {name}{label} is not numeric ({error})") from None
             if array.shape != p.shape:  # raveling anyway could silently transpose a matrix
@@ -154,9 +162,7 @@ class Objective:
 
     def feed(self, theta, batch=None) -> dict:
         """The parameters from θ and the examples of ``batch``, by variable name."""
-        batch = self._batch(batch)
-        examples = {name: x if batch is None else x[batch] for name, x in self.data.items()}
-        return {**self.unflatten(theta), **examples}
+        return {**self.unflatten(theta), **self._data.examples(self._batch(batch))}
 
     def batch_size(self, batch=None) -> int | None:
         """The number of examples in ``batch`` (None for an objective without data)."""
@@ -210,15 +216,21 @@ class Objective:
 
         Cost: one batch-size-1 gradient per example, so m/N gradient-equivalents, but m
         interpreter passes rather than one: the engine has no per-example gradient op.
-        Without data the loss is its only "example" and this is ∇f(θ)².
+        Without data the loss is its only "example" and this is ∇f(θ)². On dask data a
+        batch is required (all examples one by one would each be a pass over the cluster).
         """
         batch = self._batch(batch)
         if self.n_examples is None:
             return self.gradient(theta) ** 2
-        indices = range(self.n_examples) if batch is None else batch
-        total = np.zeros(self.size)
-        for i in indices:
-            total += self.gradient(theta, np.array([i])) ** 2
+        if batch is None and self._data.lazy:
+            raise ValueError("Objective.per_example_gradient_squares: the data are dask "
+                             "arrays, so give a batch (for HessianFree: batch_size, and the "
+                             "preconditioner is taken on the curvature batch)")
+        examples = self._data.examples(batch)
+        total = np.zeros(self.size, self.dtype)
+        for i in range(self.n_examples if batch is None else len(batch)):
+            one = {name: x[i:i + 1] for name, x in examples.items()}
+            total += self._flat(self._evaluate("gradient", theta, one, 1)[1:]) ** 2
         return total
 
     # graphs and programs, built once per batch size
@@ -282,11 +294,17 @@ class Objective:
         return index
 
     def _run(self, kind, theta, batch, direction=None):
+        batch = self._batch(batch)
+        return self._evaluate(kind, theta, self._data.examples(batch), self.batch_size(batch),
+                              direction)
+
+    def _evaluate(self, kind, theta, examples, size, direction=None):
+        """The program of ``kind`` for batches of ``size`` run on ``examples``; dask values
+        computed."""
         name = kind if isinstance(kind, str) else kind[0]
         theta = self._theta(theta, f"Objective.{name}")
-        size = self.batch_size(batch)
         program, directions = self._program(kind, size)
-        feed = self.feed(theta, batch)
+        feed = {**self.unflatten(theta), **examples}
         if direction is not None:
             parts = np.split(self._theta(direction, f"Objective.{name}", "v"), self._offsets)
             feed.update({d.name: x.reshape(d.shape) for d, x in zip(directions, parts)})
@@ -295,7 +313,7 @@ class Objective:
         # Non-finite values are the callers' business (line searches reject them, minimize
         # raises NonFiniteError), so numpy's overflow warnings would only be noise.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return program(feed)
+            return computed(program(feed))
 
     def _program(self, kind, size):
         key = (kind, size)
@@ -312,7 +330,7 @@ class Objective:
     def _compile(self, kind, size):
         loss, output = self._graph_of_size(size)
         names = fresh_names([loss], "direction", len(self.params))
-        directions = [var(n, p.shape) for n, p in zip(names, self.params)]
+        directions = [var(n, p.shape, p.dtype) for n, p in zip(names, self.params)]
         if kind == "value":
             nodes = [loss]
         elif kind == "gradient":
@@ -337,7 +355,7 @@ class Objective:
         return output
 
     def _flat(self, arrays):
-        return np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays])
+        return np.concatenate([np.asarray(a, dtype=self.dtype).ravel() for a in arrays])
 
 
 def _parameters(params) -> list:
@@ -354,21 +372,3 @@ def _parameters(params) -> list:
     if twice:
         raise ValueError(f"Objective: the parameter name {twice} appears more than once")
     return params
-
-
-def _data_array(name, x) -> np.ndarray:
-    """One data array, checked: numeric, with a batch axis, finite (a NaN or an infinity
-    in the data makes every loss on it NaN, found only when minimize stops)."""
-    try:
-        array = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"Objective: data {name!r} is not a numeric array ({error})") from None
-    if array.ndim == 0:
-        raise ShapeError(f"Objective: data {name!r} is a scalar; data arrays need a leading "
-                         f"batch axis, one entry per example")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DomainError(f"Objective: data {name!r} has {int(bad.sum())} NaN or infinite "
-                          f"entries, the first at index {first}")
-    return array
