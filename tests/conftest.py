@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
+from graph.op import REGISTRY
+
 settings.register_profile(
     "ci", max_examples=200, deadline=None, derandomize=True, print_blob=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -21,3 +23,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture(autouse=True)
 def _seeded_numpy():
     np.random.seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _registry_as_it_was():
+    """Ops a test defines are forgotten after it: tests pass in any order."""
+    before = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(before)

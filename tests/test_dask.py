@@ -133,7 +133,7 @@ def test_check_op_refuses_a_native_forward_that_computes_its_operands():
         numpy=lambda x: np.vectorize(math.erf, otypes=[float])(x).astype(x.dtype),
         sympy=__import__("sympy").erf, deriv=lambda x, out: G.exp(-(x * x)) * 1.1283791670955126,
         inverse=G.NoInverse("test"), doc="erf through np.vectorize, declared native",
-        replace=True)
+        dask="native", replace=True)
     with pytest.raises(G.RuleCheckError, match="dask forward"):
         rop.check_op(computes)
 
