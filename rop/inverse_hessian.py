@@ -15,24 +15,22 @@ from typing import Any
 
 import numpy as np
 
-from graph import compile, evaluate, ops
+from graph import compile
 from graph.compile import specialize
 from graph.errors import CertificateError, NotInvertibleError
 from graph.leaves import var
 from graph.ops.guards import certificate_tolerance, default_max_condition, recording_pivots
-from graph.substitute import substitute
 from graph.traverse import as_list, fresh_names
 
-from .batching import dense_map, jacobian, vmap
+from .batching import vmap
 from .cg import cg
-from .hessian import flatten, hessian
 from .inverse import KINK_TOL, TEAR_LIMIT
+from .inverse_dense import ADVICE, DIAGNOSE_LIMIT, dense_inverse, low_rank_inverse
 from .inverse_routes import GRAPH_METHODS, graph_route
 from .layout import Layout
 
 METHODS = ("auto", "cg", "low-rank") + GRAPH_METHODS
 RTOL = 1e-10  # default tolerance of a certificate (before scaling by the condition)
-DIAGNOSE_LIMIT = 1000  # a refusal forms H to report its rank up to this many parameters
 DENSE_BYTES = 2**30  # the dense route's matrices (H and its inverse) fit in this
 REFINEMENTS = 2  # steps of iterative refinement an exact route may take to certify
 
@@ -136,94 +134,24 @@ class InverseHessian:
                 why = str(reason).splitlines()[-1 if "probes" in str(reason) else 0]
         if method == "low-rank" or (method == "auto" and rank is not None):
             with recording_pivots() as self.setup_pivots:
-                self._low_rank, found = self._woodbury(f, output, targets, feed)
+                self._low_rank, found = low_rank_inverse(f, output, targets, feed,
+                                                         self.layout, self._apply_product)
             if self._low_rank is not None:
+                self.notes.append(found)
                 return "low-rank" if method == "low-rank" else f"low-rank (structural: {why})"
             if method == "low-rank":
                 raise NotInvertibleError(f"low-rank route: {found}")
             why += f"; low-rank: {found}"
         if method == "dense" or (method == "auto" and dense_fits):
             with recording_pivots() as self.setup_pivots:
-                self._matrix = self._dense_inverse(product, targets, directions, feed)
+                self._matrix, note = dense_inverse(product, targets, directions, feed,
+                                                   self.layout, self.label)
+            self.notes.append(note)
             return "dense" if method == "dense" else f"dense (structural: {why})"
         if method == "auto":
             return (f"cg (structural: {why}; dense: H would need {2 * n * n * 8 / 2**30:.1f} "
                     f"GiB, more than dense_bytes)")
         return "cg"
-
-    def _woodbury(self, f, output, targets, feed):
-        """((J, D, K^-1, c), note) when H = J^T D J + c I exactly at this point, J the (r, n)
-        Jacobian of ``output`` (r < n entries), D its curvature d^2 f / d output^2 and c a
-        number (an L2 term, or damping): then by the push-through identity
-        H^-1 v = (v - J^T (c I + D J J^T)^-1 D J v) / c, an r x r solve. Else (None, why)."""
-        if output is None:
-            return None, "needs the model's output (output=) to factor through"
-        n, r = self.layout.size, output.size
-        jacobian_node = ops.reshape(ops.concatenate([ops.reshape(b, shape=(r, -1)) for b in
-                                                     as_list(jacobian(output, targets))[0]],
-                                                    axis=1), shape=(r, n))
-        z = var(fresh_names([f, output], "output", 1)[0], output.shape, output.dtype)
-        curvature = substitute(hessian(substitute(f, {output: z}), z), {z: output})
-        J, D = evaluate([jacobian_node, curvature], feed)
-        rng = np.random.default_rng(r)
-        probes = rng.normal(size=(2, n)).astype(self.layout.dtype)
-        rest = self._apply_product(probes) - (probes @ J.T) @ D @ J  # H u - J^T D J u
-        c = float(np.sum(rest * probes) / np.sum(probes * probes))
-        if not np.allclose(rest, c * probes, rtol=1e-9, atol=1e-9 * np.max(np.abs(rest))) \
-                or c == 0:
-            return None, (f"H is not J^T D J + c I here ({r} outputs, {n} parameters): the "
-                          f"rest of the curvature is not a multiple of the identity")
-        K = c * np.eye(r) + D @ (J @ J.T)
-        with np.errstate(all="ignore"):
-            inverse = np.linalg.inv(K)
-            condition = np.linalg.norm(K, 1) * np.linalg.norm(inverse, 1)
-        if not condition < 1 / (r * np.finfo(K.dtype).eps):
-            return None, f"c I + D J J^T is singular (condition {condition:.3g})"
-        self.notes.append(f"low rank plus a multiple of I (push-through identity): H = J^T D "
-                          f"J + {c:.3g} I with J {r}x{n}; an {r}x{r} system, condition "
-                          f"{condition:.3g}")
-        return (J, D, inverse, c), ""
-
-    def _dense_inverse(self, product, targets, directions, feed) -> np.ndarray:
-        """H formed by batched products of the basis vectors, then inverted once: by
-        Cholesky when positive definite, else by LU, refused when numerically singular."""
-        n = self.layout.size
-        H = evaluate(dense_map([flatten(product(targets, directions))], directions,
-                               self.layout), feed)
-        H = 0.5 * (H + H.T)  # symmetric up to rounding: make it exactly so
-        eps = np.finfo(H.dtype).eps
-        try:
-            lower = np.linalg.cholesky(H)
-            pivots = np.diag(lower) ** 2
-            if np.min(pivots, initial=np.inf) <= n * eps * np.max(np.abs(np.diag(H)),
-                                                                  initial=0.0):
-                raise np.linalg.LinAlgError("a pivot at round-off level")
-            self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; Cholesky "
-                              f"(positive definite, smallest pivot {np.min(pivots):.3g})")
-            # Cholesky proved it positive definite: one LU inverse (2 n^3) is then cheaper
-            # than inverting the factor and multiplying (4 n^3), and as accurate here
-            inverse = np.linalg.inv(H)
-            return 0.5 * (inverse + inverse.T)
-        except np.linalg.LinAlgError:
-            pass
-        with np.errstate(all="ignore"):
-            try:
-                inverse = np.linalg.inv(H)
-            except np.linalg.LinAlgError:
-                inverse = np.full_like(H, np.inf)
-            condition = np.linalg.norm(H, 1) * np.linalg.norm(inverse, 1)
-        if not condition < 1 / (n * eps):
-            eigenvalues = np.linalg.eigvalsh(H)
-            rank = int(np.sum(np.abs(eigenvalues) > np.max(np.abs(eigenvalues)) * n * eps))
-            raise CertificateError(
-                f"inverse_hvp (dense) refused: {self.label} has rank {rank} of {n} "
-                f"(eigenvalues from {eigenvalues[0]:.3g} to {eigenvalues[-1]:.3g}, condition "
-                f"{condition:.3g}). {self._advice(None)}", condition=float(condition))
-        inertia = "" if n > DIAGNOSE_LIMIT else \
-            f": {int(np.sum(np.linalg.eigvalsh(H) < 0))} negative eigenvalues"
-        self.notes.append(f"formed {self.label} ({n}x{n}) by batched products; LU (not positive "
-                          f"definite{inertia}, condition {condition:.3g})")
-        return inverse
 
     # -- applying -----------------------------------------------------------------------
     def __call__(self, v, *, batched: bool = False) -> InverseHVP:
@@ -334,9 +262,7 @@ class InverseHessian:
         if stop is not None and "curvature" in stop:
             return (f"{self.label} is indefinite here and CG broke down: try method='linear' "
                     f"or 'dense'")
-        return (f"{self.label} is singular or nearly so at this point: add damping or a "
-                f"regularizer (lambda/2 |w|^2 makes it {self.label} + lambda I), move to "
-                f"another point, or solve on the subspace where it is invertible")
+        return ADVICE.format(label=self.label)
 
     def _refusal(self, certificate, tolerance, condition, pivots, stop) -> CertificateError:
         found = []
