@@ -1,10 +1,9 @@
 """The generator of docs/api.md: which names are public, how their signatures are written,
 and where each goes. Run it after changing the public API:  python docs/gen_api.py
 
-Ops are listed by the module of graph/ops that defines them, and any public name no section
-lists goes to "Other public names", so adding an op or a function needs no edit here.
-tests/test_api_docs.py checks that docs/api.md is what this file generates and that every
-signature in it matches the code."""
+Ops are listed by their defining module, and public names no section lists go to "Other
+public names": adding an op or a function needs no edit here. tests/test_api_docs.py checks
+docs/api.md is what this writes, and every signature in it against the code."""
 
 from __future__ import annotations
 
@@ -294,9 +293,8 @@ def first_paragraph(obj) -> str:
     return markdown_text(" ".join(line.strip() for line in paragraph.splitlines()))
 
 
-def markdown_text(text: str) -> str:
-    text = re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text)  # :func:`x` -> `x`
-    return text.replace("``", "`")
+def markdown_text(text: str) -> str:  # :func:`x` and ``x`` -> `x`
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", text).replace("``", "`")
 
 
 def cell(text: str) -> str:
