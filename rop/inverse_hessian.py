@@ -132,6 +132,9 @@ class InverseHessian:
                 if method != "auto":
                     raise
                 why = str(reason).splitlines()[-1 if "probes" in str(reason) else 0]
+                if limit < tear_limit:  # auto's own bound: what the denser route costs
+                    why = why.replace(f"more than tear_limit={limit}",
+                                      f"more than the {limit} products a denser route takes")
         if method == "low-rank" or (method == "auto" and rank is not None):
             with recording_pivots() as self.setup_pivots:
                 self._low_rank, found = low_rank_inverse(f, output, targets, feed,
