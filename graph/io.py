@@ -135,7 +135,7 @@ def loads(text, *, max_bytes=MAX_BYTES, max_nodes=MAX_NODES, max_entries=MAX_ENT
 
     >>> loads('{"format": "rop-graph", "version": 1, "outputs": [0], "nodes": [{"op": "x"}]}')
     Traceback (most recent call last):
-    graph.io.GraphFileError: node 0: unknown op 'x'
+    graph.io_format.GraphFileError: node 0: unknown op 'x'
     """
     return read(text, Limits(False, max_bytes, max_nodes, max_entries, max_edges, max_inputs))
 
