@@ -16,6 +16,7 @@ import numpy as np
 
 from .errors import DomainError, FeedError, MissingRuleError
 from .node import Node
+from .shapes import first_index
 
 # The dtypes a variable can have, by the name every Array API namespace gives them
 DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
@@ -231,7 +232,7 @@ def check_value(node: Node, value: np.ndarray, pretty_line: str):
     """Raise DomainError if ``value`` (the value of ``node``) has a NaN or Inf entry."""
     finite = np.isfinite(value)
     if not np.all(finite):
-        where = tuple(int(i) for i in np.argwhere(~finite)[0])
+        where = first_index(~finite)
         what = "a NaN" if np.isnan(value[where]) else "an Inf"
         raise DomainError(f"evaluate: {pretty_line} produced {what} at index {where}"
                           + ("" if node.is_var else " (check_finite=True)"))

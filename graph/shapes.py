@@ -18,6 +18,12 @@ def broadcast_shape(opname: str, *shapes) -> tuple:
         raise ShapeError(f"{opname}: operand shapes {listed} do not broadcast") from None
 
 
+def first_index(mask) -> tuple:
+    """The index of ``mask``'s first True entry, as a tuple of ints (``()`` for a 0-d mask),
+    so that an error can name the entry it found."""
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
 def normalize_axis(axis, ndim: int, opname: str) -> int:
     """``axis`` in ``0..ndim-1`` (negative axes count from the end, as in numpy); an
     AxisError naming the op, the axis and the rank when it is out of range."""

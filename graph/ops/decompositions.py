@@ -9,6 +9,7 @@ from ..domains import REALS, Example, NoInverse, PositiveDefinite
 from ..errors import DomainError, ShapeError
 from ..leaves import const
 from ..op import define_op
+from ..shapes import first_index
 from .guards import record_pivot
 from .linalg import inv, swap_last
 from .reduce import sum
@@ -66,7 +67,7 @@ def _refuse_indefinite(s, scale):
     finite = np.all(np.isfinite(s), axis=(-2, -1))
     pivots = _pivots(s)
     pivots = np.where(np.isnan(pivots), np.inf, pivots)  # undefined after a zero pivot
-    where = tuple(int(i) for i in np.argwhere(~finite | ~(np.min(pivots, axis=-1) > scale))[0])
+    where = first_index(~finite | ~(np.min(pivots, axis=-1) > scale))
     which = f" (matrix {where} of the stack)" if where else ""
     if not finite[where]:
         raise DomainError(f"cholesky: the {n}x{n} matrix{which} has NaN or infinite entries")

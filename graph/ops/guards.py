@@ -15,6 +15,7 @@ import numpy as np
 from ..domains import REALS, Example, Interval, NoInverse
 from ..errors import CertificateError, DomainError, NotInvertibleError
 from ..op import REGISTRY, define_op
+from ..shapes import first_index
 from .structure import batch_size, transpose, with_batch
 
 RANK_RTOL = None  # None: numpy's matrix_rank default, sigma_max * max(M, N) * eps
@@ -84,7 +85,7 @@ def _check_rank(a, *, need, context):
     scale = max(rows, cols) * np.finfo(a.dtype).eps if RANK_RTOL is None else RANK_RTOL
     ranks = np.sum(singular > top * scale, axis=-1)
     if np.any(ranks < needed):
-        where = tuple(int(i) for i in np.argwhere(ranks < needed)[0]) if ranks.ndim else ()
+        where = first_index(ranks < needed)
         values = singular[where]
         smallest = values[needed - 1] if needed - 1 < values.size else 0.0
         which = f" (matrix {where} of the stack)" if where else ""
@@ -121,7 +122,7 @@ def _check_nonzero(y, *, context):
     scale = float(np.max(magnitude, initial=0.0))
     tiny = magnitude <= 1e-300 + 1e-15 * scale
     if np.any(tiny):
-        where = tuple(int(i) for i in np.argwhere(tiny)[0])
+        where = first_index(tiny)
         raise NotInvertibleError(
             f"{context}: the known factor is zero at index {where} (value "
             f"{np.asarray(y)[where]!r}); the operand multiplied by it cannot be recovered")
@@ -141,7 +142,7 @@ def _check_kink(x, *, tol, kink_of, context):
     scale = max(1.0, float(np.max(np.abs(x), initial=0.0)))
     close = REGISTRY[kink_of].kink_distance(x) <= tol * scale
     if np.any(close):
-        where = tuple(int(i) for i in np.argwhere(close)[0])
+        where = first_index(close)
         raise NotInvertibleError(
             f"{context}: the value {np.asarray(x)[where]!r} at index {where} is within "
             f"{tol:g} of a kink, where the slope (or branch) is not determined")
@@ -161,7 +162,7 @@ away_from_kink = _identity_rules(
 def _check_within(y, *, lo, hi, closed, context):
     inside = Interval(lo, hi, tuple(closed)).contains(y)
     if not np.all(inside):
-        where = tuple(int(i) for i in np.argwhere(~inside)[0])
+        where = first_index(~inside)
         raise DomainError(
             f"{context}: the value {np.asarray(y)[where]!r} at index {where} is outside "
             f"{Interval(lo, hi, tuple(closed))}, the values the op takes: no input gives it")

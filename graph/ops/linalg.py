@@ -7,7 +7,7 @@ import sympy
 from ..domains import REALS, Example, Interval, NoInverse
 from ..errors import DomainError, NotInvertibleError, ShapeError
 from ..op import define_op
-from ..shapes import broadcast_shape, object_array
+from ..shapes import broadcast_shape, first_index, object_array
 from .guards import _context, full_rank, record_pivot
 from .structure import batch_size, broadcast_to, reshape, transpose
 
@@ -163,7 +163,7 @@ def _inv_numpy(a, context=""):
         condition = np.linalg.norm(a, 1, axis=(-2, -1)) * np.linalg.norm(inverse, 1, axis=(-2, -1))
     bad = ~(condition < 1 / (max(n, 1) * np.finfo(a.dtype).eps))
     if np.any(bad):
-        where = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        where = first_index(bad)
         matrix = a[where]
         singular = np.linalg.svd(matrix, compute_uv=False)
         rank = int(np.sum(singular > singular[0] * n * np.finfo(a.dtype).eps))
