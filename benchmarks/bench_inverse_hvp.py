@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.p
 import compare_peers  # noqa: I001 - pins BLAS and XLA to one thread before numpy loads
 import hessian_peers
 import influence_functions
+from influence_functions import timed
 
 import argparse
 import time
@@ -60,16 +61,6 @@ SQUARE_NET = {(16, "W1"): 3.5, (16, "W2"): 2.5, (64, "W1"): 2.6, (64, "W2"): 2.0
               (128, "W1"): 1.8, (128, "W2"): 1.4, (256, "W1"): 1.7, (256, "W2"): 1.3,
               (512, "W1"): 1.6, (512, "W2"): 1.2}
 NOISE = 1.25  # a recorded ratio is kept when measured within this factor of it
-
-
-def best_time(fn, repeats):
-    """(fn's last result, its best time in seconds)."""
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return out, best
 
 
 # -- problems --------------------------------------------------------------------------------
@@ -112,7 +103,7 @@ def measure(name, f, wrt, feed, args, routes=("auto",), minres=None, cg_queries=
     ``jax_model`` (printed later)."""
     layout = Layout(wrt)
     gradient = G.compile(rop.grad(f, wrt))
-    _, t_grad = best_time(lambda: gradient(feed), args.repeats * 3)
+    _, t_grad = timed(lambda: gradient(feed), args.repeats * 3)
     H = rop.scipy.hessian_operator(f, wrt, feed)  # the compiled HVP, for checks and baselines
     V = np.random.default_rng(1).normal(size=(args.queries, layout.size))
 
@@ -123,14 +114,14 @@ def measure(name, f, wrt, feed, args, routes=("auto",), minres=None, cg_queries=
              zip(wrt, np.split(V, layout.offsets, axis=1))]  # V as one batch
     rows = []
     for route in routes:
-        inverse, setup = best_time(lambda route=route: rop.inverse_hessian(f, wrt, feed,
+        inverse, setup = timed(lambda route=route: rop.inverse_hessian(f, wrt, feed,
                                                                           method=route),
                                    args.setup_repeats)
-        answers, total = best_time(lambda inverse=inverse: [
+        answers, total = timed(lambda inverse=inverse: [
             inverse(layout.unpack(v)) for v in V], args.repeats)
         X = [layout.pack(a.x) for a in answers]
         inverse(parts, batched=True)  # compiles the program for this batch size
-        batch, batched = best_time(lambda inverse=inverse: inverse(parts, batched=True),
+        batch, batched = timed(lambda inverse=inverse: inverse(parts, batched=True),
                                    args.repeats)
         rows.append(dict(problem=name, params=layout.size, route=f"rop {route}",
                          method=inverse.method, grad=t_grad, setup=setup,
@@ -178,7 +169,7 @@ def jax_dense(name, model, feed, V, residuals, t_grad):
     H = hessian_peers.jax_hessian(model, feed)
     inverse = dense_inverse(H)
     setup = time.perf_counter() - start
-    X, total = best_time(lambda: [inverse @ v for v in V], 3)
+    X, total = timed(lambda: [inverse @ v for v in V], 3)
     return dict(problem=name, params=len(H), route="jax dense",
                 method="jax.jit(jax.hessian), Cholesky or LU", grad=t_grad, setup=setup,
                 query=total / len(V), certificate=None, residual=max(residuals(X)), notes=[])
@@ -198,7 +189,7 @@ def blocks_residual(name, f, wrt, feed):
     """rop.inverse_hvp(blocks=True): the block-diagonal approximation's own certificate and
     its residual against the full Hessian, with its time."""
     v = Layout(wrt).unpack(np.random.default_rng(2).normal(size=Layout(wrt).size))
-    result, seconds = best_time(lambda: rop.inverse_hvp(f, wrt, v, feed, blocks=True), 1)
+    result, seconds = timed(lambda: rop.inverse_hvp(f, wrt, v, feed, blocks=True), 1)
     return dict(problem=name, certificate=result.certificate,
                 full_residual=result.full_residual, seconds=seconds)
 
@@ -216,12 +207,12 @@ def square_net_rows(sizes, quick):
         # Gaussian weights square cond(W2) into it, singular to float64 at n = 512
         feed = {"W1": _orthogonal(n, rng), "W2": _orthogonal(n, rng)}
         gradient = G.compile(rop.grad(f, [W1, W2]))
-        _, t_grad = best_time(lambda g=gradient, feed=feed: g(feed), 3 if quick else 7)
+        _, t_grad = timed(lambda g=gradient, feed=feed: g(feed), 3 if quick else 7)
         for W in (W1, W2):
             v = rng.normal(size=W.shape)
-            inverse, build = best_time(lambda f=f, W=W, feed=feed: rop.inverse_hessian(
+            inverse, build = timed(lambda f=f, W=W, feed=feed: rop.inverse_hessian(
                 f, W, feed), 1)
-            answer, t_exact = best_time(lambda inverse=inverse, v=v: inverse(v),
+            answer, t_exact = timed(lambda inverse=inverse, v=v: inverse(v),
                                         3 if quick else 7)
             rows.append(dict(n=n, block=W.name, params=W.size, grad=t_grad, exact=t_exact,
                              build=build, certificate=answer.certificate,
