@@ -69,15 +69,13 @@ def jacobian(y, wrt):
     layout = Layout(targets)
     if layout.size <= y.size:  # columns: R{y} along each basis direction of wrt
         directions = layout.variables("jacobian_direction", [y])
-        columns = dense_map([ops.reshape(jvp(y, dict(zip(targets, directions))),
-                                      shape=(y.size,))], directions, layout)
+        columns = dense_map(flatten([jvp(y, dict(zip(targets, directions)))]), directions,
+                            layout)
         flat = ops.transpose(columns)  # (y.size, n)
     else:  # rows: the cotangent of each entry of y pulled back
-        row = Layout([y]).variables("jacobian_cotangent", [y])
-        pulled = vjp(y, targets, row[0])
-        flat = dense_map([ops.concatenate([ops.reshape(p, shape=(p.size,)) for p in pulled])
-                       if len(pulled) > 1 else ops.reshape(pulled[0], shape=(pulled[0].size,))],
-                      row, Layout([y]))
+        outputs = Layout([y])
+        row = outputs.variables("jacobian_cotangent", [y])
+        flat = dense_map(flatten(vjp(y, targets, row[0])), row, outputs)
     start, blocks = 0, []
     for t in targets:
         block = flat if len(targets) == 1 else flat[:, start:start + t.size]
@@ -86,18 +84,28 @@ def jacobian(y, wrt):
     return restore(blocks, single)
 
 
-def dense_map(nodes, directions, layout):
-    """The linear map directions -> nodes[0] applied to every basis vector of ``layout``,
-    as rows (n, out): batched passes over chunks of the basis, joined."""
+def dense_map(node, directions, layout):
+    """The linear map directions -> ``node`` (1-D) applied to every basis vector of
+    ``layout``, as rows (n, node.size): batched passes over chunks of the basis, joined."""
     n = layout.size
-    chunk = _chunk(nodes, directions, n)
+    if n == 0:
+        return const(np.zeros((0, node.size), node.dtype))
+    chunk = _chunk([node], directions, n)
     parts = []
     for start in range(0, n, chunk):
-        basis = np.eye(n, dtype=layout.dtype)[start:start + chunk]
-        batched = {d: const(b.reshape((len(basis),) + d.shape))
+        k = min(chunk, n - start)
+        basis = np.zeros((k, n), layout.dtype)
+        basis[np.arange(k), start + np.arange(k)] = 1
+        batched = {d: const(b.reshape((k,) + d.shape))
                    for d, b in zip(directions, _split_columns(basis, layout))}
-        parts.append(vmap(nodes[0], batched))
+        parts.append(vmap(node, batched))
     return parts[0] if len(parts) == 1 else ops.concatenate(parts, axis=0)
+
+
+def flatten(nodes, shape=(-1,)):
+    """The nodes' entries concatenated into one node, reshaped to ``shape``."""
+    flat = [ops.reshape(x, shape=(x.size,)) for x in nodes]
+    return ops.reshape(flat[0] if len(flat) == 1 else ops.concatenate(flat), shape=shape)
 
 
 def _split_columns(basis, layout):

@@ -10,12 +10,12 @@ import numpy as np
 from graph import evaluate, ops
 from graph.errors import ShapeError
 from graph.feed import feed_by_name
-from graph.leaves import as_node, const, var
+from graph.leaves import as_node, var
 from graph.substitute import substitute
 from graph.traverse import as_list, fresh_names, match_variables, restore
 
 from .backprop import grad, vjp
-from .batching import dense_map, vmap
+from .batching import dense_map, flatten, vmap
 from .forward import jvp
 from .layout import Layout
 
@@ -117,17 +117,10 @@ def hessian(f, wrt):
     """
     targets, _ = as_list(wrt)
     layout = Layout(match_variables([f], targets, "hessian"))
-    if layout.size == 0:
-        return const(np.zeros((0, 0), f.dtype))
     directions = layout.variables("hessian_direction", [f])
     # H is symmetric: its rows are the HVPs of the basis vectors
-    return dense_map([flatten(hvp(f, layout.nodes, directions))], directions, layout)
+    return dense_map(flatten(hvp(f, layout.nodes, directions)), directions, layout)
 
-
-def flatten(nodes, shape=(-1,)):
-    """The nodes' entries concatenated into one node, reshaped to ``shape``."""
-    flat = [ops.reshape(x, shape=(x.size,)) for x in nodes]
-    return ops.reshape(flat[0] if len(flat) == 1 else ops.concatenate(flat), shape=shape)
 
 
 def fd_hvp(f, wrt, v, feed, r: float = 1e-5, scheme: str = "central"):

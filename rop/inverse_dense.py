@@ -12,8 +12,8 @@ from graph.leaves import var
 from graph.substitute import substitute
 from graph.traverse import as_list, fresh_names
 
-from .batching import dense_map, jacobian
-from .hessian import flatten, hessian
+from .batching import dense_map, flatten, jacobian
+from .hessian import hessian
 
 DIAGNOSE_LIMIT = 1000  # a refusal forms H to report its rank up to this many parameters
 ADVICE = ("{label} is singular or nearly so at this point: add damping or a regularizer "
@@ -25,7 +25,7 @@ def dense_inverse(product, targets, directions, feed, layout, label="H"):
     """(H^-1, note): H formed by batched products of the basis vectors, then inverted once:
     by Cholesky when positive definite, else by LU; refused when numerically singular."""
     n = layout.size
-    H = evaluate(dense_map([flatten(product(targets, directions))], directions, layout), feed)
+    H = evaluate(dense_map(flatten(product(targets, directions)), directions, layout), feed)
     H = 0.5 * (H + H.T)  # symmetric up to rounding: make it exactly so
     eps = np.finfo(H.dtype).eps
     try:

@@ -15,8 +15,9 @@ from graph.symbolic import from_sympy, symbol_array, sympy_values
 from graph.traverse import fresh_names, variables
 
 from .backprop import grad
+from .batching import flatten
 from .forward import jvp
-from .hessian import flatten, hessian
+from .hessian import hessian
 from .inverse import solve_for
 from .layout import Layout
 

@@ -197,6 +197,10 @@ def test_empty_variables_have_empty_derivatives():
     f = G.sum(e**2)
     assert G.evaluate(rop.hessian(f, e), {"e": np.zeros(0)}).shape == (0, 0)
     assert rop.inverse_hvp(f, e, np.zeros(0), {"e": np.zeros(0)}).x.shape == (0,)
+    x = G.var("x", (2,))
+    feed = {"e": np.zeros(0), "x": np.array([1.0, 2.0])}
+    assert G.evaluate(rop.jacobian(G.sum(e) * x, e), feed).shape == (2, 0)
+    assert G.evaluate(rop.jacobian(G.concatenate([e, x]), e), feed).shape == (2, 0)
 
 
 def test_compile_and_evaluate_from_many_threads(monkeypatch):
