@@ -96,7 +96,7 @@ def main(argv=None):
                   f"{t[impl, 'hvp'] * 1e3:8.3f}ms {t[impl, 'grad'] / t[impl, 'loss']:9.2f} "
                   f"{t[impl, 'hvp'] / t[impl, 'grad']:8.2f}")
     print(f"\n{'workload':8} {'rop/numpy loss':>15} {'grad':>6} {'hvp':>6}   HVPs agree to")
-    for name, (t, _) in results.items():
+    for name, (t, agree) in results.items():
         ratio = [t["rop", q] / t["numpy", q] for q in ("loss", "grad", "hvp")]
         print(f"{name:8} {ratio[0]:15.2f} {ratio[1]:6.2f} {ratio[2]:6.2f}   {agree:.1e}")
     return results
